@@ -1,0 +1,152 @@
+using System.Net.Http;
+using System.Security.Cryptography;
+
+namespace LayerCard.Common;
+
+/// <summary>One file of a known asset, with where it comes from and its sha256.</summary>
+public sealed record AssetFile(string RelativePath, string Url, string Sha256);
+
+/// <summary>A named asset (a model, a tokenizer or a dataset) that options can refer to by short name.</summary>
+public sealed record KnownAsset(string Name, string Kind, string Folder, IReadOnlyList<AssetFile> Files)
+{
+    /// <summary>The file that a bare reference to this asset means (a model's checkpoint, a dataset's train split).</summary>
+    public string PrimaryFile => Files[0].RelativePath;
+}
+
+/// <summary>
+/// Resolves a path or the short name of a known asset. Names are looked up in $LAYERCARD_ASSETS, then
+/// ../shared/assets beside the repository root, then ~/.cache/layercard, where a missing asset is downloaded
+/// from its upstream address and its sha256 checked.
+/// </summary>
+public static class Assets
+{
+    public const string EnvironmentVariable = "LAYERCARD_ASSETS";
+
+    private const string Tinyllamas = "https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/";
+    private const string Glue = "https://raw.githubusercontent.com/forest-snow/alps/3c7ef2c9/data/SST-2/";
+    private const string Gsm8k = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5/grade_school_math/data/";
+    private const string E2e = "https://raw.githubusercontent.com/microsoft/LoRA/c4593f06/examples/NLG/data/e2e/";
+
+    public static IReadOnlyList<KnownAsset> Known { get; } =
+    [
+        new("stories260K", "model", "models/stories260K",
+        [
+            new("models/stories260K/stories260K.bin", Tinyllamas + "stories260K.bin", "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696"),
+            new("models/stories260K/tok512.bin", Tinyllamas + "tok512.bin", "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312"),
+        ]),
+        new("gpt2", "tokenizer", "tokenizers/gpt2",
+        [
+            new("tokenizers/gpt2/vocab.json", "https://huggingface.co/openai-community/gpt2/resolve/main/vocab.json", "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
+            new("tokenizers/gpt2/merges.txt", "https://huggingface.co/openai-community/gpt2/resolve/main/merges.txt", "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"),
+        ]),
+        new("qwen3", "tokenizer", "tokenizers/qwen3",
+        [
+            new("tokenizers/qwen3/tokenizer.json", "https://huggingface.co/Qwen/Qwen3-8B/resolve/main/tokenizer.json", "aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4"),
+            new("tokenizers/qwen3/tokenizer_config.json", "https://huggingface.co/Qwen/Qwen3-8B/resolve/main/tokenizer_config.json", "5a7303fcb1a27ede63134a2cbd61d5282c247ca6d769ce4746d4ffa124aedd63"),
+        ]),
+        new("sst2", "dataset", "datasets/sst2",
+        [
+            new("datasets/sst2/train.tsv", Glue + "train.tsv", "920e317b2c52e12cd22db1da2c6708312bd7dc4f3712b9bbf1b50ee6c2c792ba"),
+            new("datasets/sst2/dev.tsv", Glue + "dev.tsv", "92353770071a2a889f75d000a38a9e541ea8f0a5499e50f040b17917a5cbf66f"),
+            new("datasets/sst2/test.tsv", Glue + "test.tsv", "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0"),
+        ]),
+        new("gsm8k", "dataset", "datasets/gsm8k",
+        [
+            new("datasets/gsm8k/train.jsonl", Gsm8k + "train.jsonl", "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465"),
+            new("datasets/gsm8k/test.jsonl", Gsm8k + "test.jsonl", "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14"),
+        ]),
+        new("e2e", "dataset", "datasets/e2e",
+        [
+            new("datasets/e2e/valid.txt", E2e + "valid.txt", "ba963113c8401d3d26216c0dc0a6dae1ea6ea927de3bf830e32c41f65401c80d"),
+            new("datasets/e2e/test.txt", E2e + "test.txt", "81b1bcd40c4f12845ec4eb61a77bf43765d112483cd9b2f91ef10bfc1b3d8f13"),
+        ]),
+        new("tinyshakespeare", "dataset", "datasets/tinyshakespeare",
+        [
+            new("datasets/tinyshakespeare/input.txt", "https://raw.githubusercontent.com/karpathy/char-rnn/6f9487a6/data/tinyshakespeare/input.txt", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
+        ]),
+    ];
+
+    public static KnownAsset? Find(string name) =>
+        Known.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The folders searched for named assets, in order.</summary>
+    public static IReadOnlyList<string> SearchRoots()
+    {
+        var roots = new List<string>();
+        var fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(fromEnvironment)) roots.Add(Path.GetFullPath(fromEnvironment));
+        var repository = RepositoryRoot();
+        if (repository != null) roots.Add(Path.GetFullPath(Path.Combine(repository, "..", "shared", "assets")));
+        roots.Add(CacheRoot());
+        return roots.Distinct().ToList();
+    }
+
+    public static string CacheRoot()
+    {
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return Path.Combine(string.IsNullOrEmpty(home) ? Path.GetTempPath() : home, ".cache", "layercard");
+    }
+
+    /// <summary>The repository root: the nearest folder holding LayerCard.sln above the working folder or the program.</summary>
+    public static string? RepositoryRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var folder = new DirectoryInfo(start); folder != null; folder = folder.Parent)
+                if (File.Exists(Path.Combine(folder.FullName, "LayerCard.sln"))) return folder.FullName;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Returns an existing path as it is; otherwise treats the reference as an asset name and returns the
+    /// asset's folder (every file present), downloading into the cache when needed.
+    /// </summary>
+    public static string Resolve(string reference, string optionName)
+    {
+        if (File.Exists(reference) || Directory.Exists(reference)) return Path.GetFullPath(reference);
+        var asset = Find(reference);
+        if (asset == null)
+        {
+            var names = string.Join(", ", Known.Select(a => a.Name));
+            throw new BadInputException($"{optionName} {reference}: no such file or folder, and not a known asset name ({names})");
+        }
+        return ResolveAsset(asset);
+    }
+
+    public static string ResolveAsset(KnownAsset asset)
+    {
+        var roots = SearchRoots();
+        foreach (var root in roots)
+        {
+            if (asset.Files.All(f => File.Exists(Path.Combine(root, f.RelativePath))))
+                return Path.Combine(root, asset.Folder);
+        }
+        var cache = CacheRoot();
+        try
+        {
+            foreach (var file in asset.Files)
+            {
+                var target = Path.Combine(cache, file.RelativePath);
+                if (!File.Exists(target)) Download(file, target);
+            }
+            return Path.Combine(cache, asset.Folder);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException or UnauthorizedAccessException)
+        {
+            throw new BadInputException(
+                $"asset '{asset.Name}' not found in {string.Join(", ", roots)} and could not be downloaded ({e.Message}); " +
+                $"get {string.Join(" and ", asset.Files.Select(f => f.Url))} into {Path.Combine(cache, asset.Folder)} or set ${EnvironmentVariable}");
+        }
+    }
+
+    private static void Download(AssetFile file, string target)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+        var bytes = client.GetByteArrayAsync(file.Url).GetAwaiter().GetResult();
+        var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        if (hash != file.Sha256)
+            throw new IOException($"{file.Url}: sha256 {hash} does not match the expected {file.Sha256}");
+        AtomicFile.WriteAllBytes(target, bytes);
+    }
+}
