@@ -1,0 +1,29 @@
+using static TorchSharp.torch;
+
+namespace LayerCard.Models;
+
+/// <summary>Causal scaled dot-product attention with a KV cache and grouped-query heads.</summary>
+internal static class Attention
+{
+    /// <param name="q">[batch, heads, positions, headDim]</param>
+    /// <param name="k">[batch, kvHeads, positions, headDim] for the new positions</param>
+    /// <param name="v">[batch, kvHeads, positions, headDim] for the new positions</param>
+    public static Tensor Causal(Tensor q, Tensor k, Tensor v, KvCache? cache, int layer, int groupSize)
+    {
+        var past = cache?.Length ?? 0;
+        if (cache != null) (k, v) = cache.Append(layer, k, v);
+        // SDPA here has no GQA option: repeat each key/value head for its group of query heads.
+        if (groupSize > 1)
+        {
+            k = k.repeat_interleave(groupSize, 1);
+            v = v.repeat_interleave(groupSize, 1);
+        }
+        long positions = q.shape[2];
+        if (past == 0) return nn.functional.scaled_dot_product_attention(q, k, v, is_casual: positions > 1);
+        if (positions == 1) return nn.functional.scaled_dot_product_attention(q, k, v);
+        // New positions after a cached prefix: each sees the prefix and the new positions up to itself.
+        var rows = arange(past, past + positions, device: q.device).unsqueeze(1);
+        var columns = arange(0, past + positions, device: q.device).unsqueeze(0);
+        return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: columns <= rows);
+    }
+}

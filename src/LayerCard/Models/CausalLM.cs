@@ -1,0 +1,89 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LayerCard.Models;
+
+/// <summary>Keys and values of past positions, per layer, so generation does not recompute the prefix.</summary>
+public sealed class KvCache : IDisposable
+{
+    private readonly Tensor?[] keys;
+    private readonly Tensor?[] values;
+
+    public KvCache(int layers)
+    {
+        keys = new Tensor?[layers];
+        values = new Tensor?[layers];
+    }
+
+    /// <summary>Number of positions already cached (read before the current forward appends to it).</summary>
+    public long Length { get; private set; }
+
+    public (Tensor Keys, Tensor Values) Append(int layer, Tensor newKeys, Tensor newValues)
+    {
+        var k = keys[layer] is null ? newKeys.detach() : torch.cat([keys[layer]!, newKeys.detach()], 2);
+        var v = values[layer] is null ? newValues.detach() : torch.cat([values[layer]!, newValues.detach()], 2);
+        keys[layer]?.Dispose();
+        values[layer]?.Dispose();
+        keys[layer] = k.DetachFromDisposeScope();
+        values[layer] = v.DetachFromDisposeScope();
+        return (k, v);
+    }
+
+    /// <summary>Called once per forward, after every layer has appended its new positions.</summary>
+    public void Advance(long positions) => Length += positions;
+
+    public void Dispose()
+    {
+        foreach (var t in keys) t?.Dispose();
+        foreach (var t in values) t?.Dispose();
+    }
+}
+
+/// <summary>
+/// A decoder-only language model whose module names equal the Hugging Face parameter names, so checkpoints
+/// load strictly and adapters export under the names PEFT expects.
+/// </summary>
+public abstract class CausalLM : nn.Module
+{
+    protected CausalLM(string name, ModelConfig config) : base(name) => Config = config;
+
+    public ModelConfig Config { get; }
+
+    /// <summary>
+    /// Layers below this index run without autograd: when adapters sit only at layers >= m, nothing below m
+    /// needs a gradient, so neither backward work nor saved activations happen there.
+    /// </summary>
+    public int GradientStartLayer { get; set; }
+
+    /// <summary>
+    /// Logits [batch, positions, vocab] for token ids [batch, positions]. With a cache, positions continue
+    /// after the cached ones. <paramref name="layerInputs"/>, when given, receives the residual stream entering
+    /// each layer and, last, the stream after the final layer (before the final norm).
+    /// </summary>
+    public abstract Tensor Forward(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false);
+
+    /// <summary>Every adaptable linear module of layer <paramref name="layer"/>, keyed by its path inside the layer ("self_attn.q_proj").</summary>
+    public abstract IReadOnlyDictionary<string, AdaptableLinear> LayerLinears(int layer);
+
+    /// <summary>The module path prefix of a layer, e.g. "model.layers.3." or "transformer.h.3.".</summary>
+    public abstract string LayerPrefix(int layer);
+
+    /// <summary>PEFT's layers_pattern for this family ("layers" or "h").</summary>
+    public abstract string LayersPattern { get; }
+
+    /// <summary>Maps a checkpoint tensor name to this model's parameter name, or null for buffers a checkpoint may carry that the model does not need.</summary>
+    public virtual string? ParameterNameFor(string checkpointName) => checkpointName;
+
+    /// <summary>The frozen base parameters by name (adapters are not registered here).</summary>
+    public IReadOnlyDictionary<string, Parameter> BaseParameters() =>
+        named_parameters().ToDictionary(p => p.name, p => p.parameter);
+
+    /// <summary>Runs <paramref name="layerForward"/> with autograd off when the layer lies below <see cref="GradientStartLayer"/>.</summary>
+    protected Tensor RunLayer(int index, Func<Tensor> layerForward)
+    {
+        if (index >= GradientStartLayer || !torch.is_grad_enabled()) return layerForward();
+        using var noGrad = torch.no_grad();
+        return layerForward();
+    }
+}

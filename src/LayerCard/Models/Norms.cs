@@ -1,0 +1,29 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LayerCard.Models;
+
+/// <summary>RMSNorm as Hugging Face computes it: normalise in fp32, then scale by the weight in the input dtype.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006
+    private readonly Parameter weight;
+#pragma warning restore IDE1006
+    private readonly double epsilon;
+
+    public RmsNorm(string name, int size, double epsilon) : base(name)
+    {
+        this.epsilon = epsilon;
+        weight = new Parameter(torch.ones(size), requires_grad: false);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = input.to(ScalarType.Float32);
+        var normalised = x * torch.rsqrt(x.pow(2).mean([-1L], keepdim: true) + epsilon);
+        return (weight * normalised.to(input.dtype)).MoveToOuterDisposeScope();
+    }
+}
