@@ -1,0 +1,49 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerCard.Models;
+
+public sealed record GenerationOptions(int MaxNewTokens = 64, double Temperature = 0.0, int TopK = 0, long Seed = 0, int? StopToken = null);
+
+/// <summary>Autoregressive decoding with a KV cache: the prompt is run once, then one position per step.</summary>
+public static class Generation
+{
+    /// <summary>Returns the new token ids (not the prompt). <paramref name="onToken"/> sees each as it is chosen.</summary>
+    public static List<int> Generate(CausalLM model, IReadOnlyList<int> prompt, GenerationOptions options, Action<int>? onToken = null)
+    {
+        if (prompt.Count == 0) throw new ArgumentException("the prompt needs at least one token (a BOS token for an empty prompt)");
+        var device = model.parameters().First().device;
+        var generator = new torch.Generator((ulong)options.Seed, device);
+        var produced = new List<int>();
+        using var noGrad = torch.no_grad();
+        using var cache = new KvCache(model.Config.Layers);
+        var next = prompt.Select(t => (long)t).ToArray();
+        for (int step = 0; step < options.MaxNewTokens; step++)
+        {
+            if (cache.Length + next.Length > MaxContext(model)) break;
+            using var scope = torch.NewDisposeScope();
+            var logits = model.Forward(tensor(next, device: device).unsqueeze(0), cache, lastPositionOnly: true)[0, -1];
+            var token = Choose(logits.to(ScalarType.Float32), options, generator);
+            if (options.StopToken == token) break;
+            produced.Add(token);
+            onToken?.Invoke(token);
+            next = [token];
+        }
+        return produced;
+    }
+
+    private static long MaxContext(CausalLM model) => model.Config.MaxPositions > 0 ? model.Config.MaxPositions : long.MaxValue;
+
+    private static int Choose(Tensor logits, GenerationOptions options, torch.Generator generator)
+    {
+        if (options.Temperature <= 0) return (int)logits.argmax().item<long>();
+        var scaled = logits / options.Temperature;
+        if (options.TopK > 0 && options.TopK < scaled.shape[0])
+        {
+            var kth = scaled.topk(options.TopK).values[-1];
+            scaled = scaled.masked_fill(scaled < kth, double.NegativeInfinity);
+        }
+        var probabilities = softmax(scaled, 0);
+        return (int)multinomial(probabilities, 1, generator: generator).item<long>();
+    }
+}
