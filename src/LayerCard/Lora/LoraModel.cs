@@ -1,0 +1,109 @@
+using LayerCard.Common;
+using LayerCard.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LayerCard.Lora;
+
+/// <summary>
+/// Adapters injected into a frozen model at the configured layers and targets. Injection also tells the
+/// model where the lowest adapted layer is, so nothing below it runs under autograd.
+/// </summary>
+public sealed class LoraModel : IDisposable
+{
+    private readonly Dictionary<string, LoraAdapter> adapters;
+
+    private LoraModel(CausalLM model, LoraConfig config, Dictionary<string, LoraAdapter> adapters)
+    {
+        Model = model;
+        Config = config;
+        this.adapters = adapters;
+    }
+
+    public CausalLM Model { get; }
+    public LoraConfig Config { get; }
+    public bool Merged { get; private set; }
+
+    /// <summary>Adapters by the HF path of the module they wrap ("model.layers.3.self_attn.q_proj").</summary>
+    public IReadOnlyDictionary<string, LoraAdapter> Adapters => adapters;
+
+    public long TrainableParameterCount => adapters.Values.Sum(a => a.ParameterCount);
+
+    public IEnumerable<Parameter> TrainableParameters() =>
+        adapters.OrderBy(a => a.Key, StringComparer.Ordinal).SelectMany(a => new[] { a.Value.A, a.Value.B });
+
+    public static LoraModel Inject(CausalLM model, LoraConfig config, long seed)
+    {
+        config.Validate();
+        var generator = new torch.Generator((ulong)seed);
+        var adapters = new Dictionary<string, LoraAdapter>();
+        var unmatched = new HashSet<string>(config.Targets);
+        foreach (var layer in config.Layers)
+        {
+            if (layer < 0 || layer >= model.Config.Layers)
+                throw new BadInputException($"--layers: layer {layer} is out of range (the model has {model.Config.Layers} layers: 0-{model.Config.Layers - 1})");
+            foreach (var (name, module) in model.LayerLinears(layer).OrderBy(m => m.Key, StringComparer.Ordinal))
+            {
+                var matching = config.Targets.Where(t => MatchesTarget(name, t)).ToList();
+                if (matching.Count == 0) continue;
+                unmatched.ExceptWith(matching);
+                if (module.Adapter != null) throw new InvalidOperationException($"{module.Path} already has an adapter");
+                var adapter = new LoraAdapter(module, config.Rank, config.Scaling, config.Dropout, generator);
+                module.Adapter = adapter;
+                adapters[module.Path] = adapter;
+            }
+        }
+        if (unmatched.Count > 0)
+        {
+            var available = string.Join(" ", model.LayerLinears(0).Keys);
+            throw new BadInputException($"--targets: '{unmatched.First()}' names no module of {model.Config.Architecture} (modules: {available})");
+        }
+        model.GradientStartLayer = config.Layers.Min();
+        return new LoraModel(model, config, adapters);
+    }
+
+    /// <summary>PEFT's rule: a target matches a module whose path equals it or ends with "." + target.</summary>
+    public static bool MatchesTarget(string modulePath, string target) =>
+        modulePath == target || modulePath.EndsWith("." + target, StringComparison.Ordinal);
+
+    /// <summary>Folds every adapter into its base weight (W += scaling B A) and stops applying them separately.</summary>
+    public void Merge()
+    {
+        if (Merged) return;
+        using var noGrad = torch.no_grad();
+        foreach (var adapter in adapters.Values)
+        {
+            using var scope = torch.NewDisposeScope();
+            adapter.Target.Weight.add_(adapter.WeightDelta());
+            adapter.Target.Adapter = null;
+        }
+        Merged = true;
+    }
+
+    public void Unmerge()
+    {
+        if (!Merged) return;
+        using var noGrad = torch.no_grad();
+        foreach (var adapter in adapters.Values)
+        {
+            using var scope = torch.NewDisposeScope();
+            adapter.Target.Weight.sub_(adapter.WeightDelta());
+            adapter.Target.Adapter = adapter;
+        }
+        Merged = false;
+    }
+
+    /// <summary>Takes the adapters out, leaving the base model as it was loaded.</summary>
+    public void Dispose()
+    {
+        if (Merged) Unmerge();
+        foreach (var adapter in adapters.Values)
+        {
+            adapter.Target.Adapter = null;
+            adapter.Dispose();
+        }
+        adapters.Clear();
+        Model.GradientStartLayer = 0;
+    }
+}
