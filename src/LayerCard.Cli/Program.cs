@@ -1,3 +1,1 @@
-using TorchSharp;
-var t = torch.ones(2, 2);
-Console.WriteLine((t.matmul(t)).sum().item<float>());
+return LayerCard.Cli.CliApp.Run(args, Console.Out, Console.Error);

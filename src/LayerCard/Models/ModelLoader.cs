@@ -1,0 +1,138 @@
+using System.Security.Cryptography;
+using LayerCard.Common;
+using LayerCard.Models.Checkpoints;
+using LayerCard.Tokenizers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerCard.Models;
+
+/// <summary>A frozen base model ready to run, with where it came from.</summary>
+public sealed class LoadedModel(CausalLM model, ITokenizer? tokenizer, string source, string fileDType, string contentHash, Device device) : IDisposable
+{
+    public CausalLM Model { get; } = model;
+    public ModelConfig Config => Model.Config;
+    public ITokenizer? Tokenizer { get; } = tokenizer;
+    public string Source { get; } = source;
+    public string FileDType { get; } = fileDType;
+    public string ContentHash { get; } = contentHash;
+    public Device Device { get; } = device;
+    public long ParameterCount => Model.BaseParameters().Values.Sum(p => p.numel());
+
+    public ITokenizer RequireTokenizer() =>
+        Tokenizer ?? throw BadInputException.InFile(Source, "no tokenizer found beside the model; pass --tokenizer");
+
+    public void Dispose() => Model.Dispose();
+}
+
+/// <summary>
+/// Opens what --model names: a Hugging Face model folder (config.json with model.safetensors or a sharded
+/// index) or a llama2.c checkpoint, with the tokenizer beside it. Pickled PyTorch files (.bin, .pt, .pth)
+/// are never unpickled: loading one can execute arbitrary code.
+/// </summary>
+public static class ModelLoader
+{
+    public static LoadedModel Load(string reference, string? tokenizerReference, Device device)
+    {
+        var path = Assets.Resolve(reference, "--model");
+        var (model, source, dtype, hash) = Directory.Exists(path) ? LoadFolder(path) : LoadFile(path);
+        try
+        {
+            model.eval();
+            if (device.type != DeviceType.CPU) model.to(device);
+            var tokenizer = LoadTokenizer(tokenizerReference, Directory.Exists(path) ? path : Path.GetDirectoryName(path)!);
+            if (tokenizer != null && tokenizer.VocabSize > model.Config.Vocab)
+                throw new BadInputException($"{tokenizerReference ?? path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's embedding has only {model.Config.Vocab} rows");
+            return new LoadedModel(model, tokenizer, source, dtype, hash, device);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private static (CausalLM, string, string, string) LoadFolder(string folder)
+    {
+        var configPath = Path.Combine(folder, "config.json");
+        if (File.Exists(configPath))
+        {
+            var config = HfConfig.Load(configPath).ToModelConfig();
+            using var checkpoint = HfCheckpoint.Open(folder);
+            var model = WeightLoading.Create(config);
+            WeightLoading.LoadStrict(model, new CheckpointSource(checkpoint), CPU);
+            return (model, folder, checkpoint.FileDType, checkpoint.ContentHash());
+        }
+        var pickled = Directory.GetFiles(folder).Where(IsPickleName).ToList();
+        var llama2c = Directory.GetFiles(folder, "*.bin").Where(f => !IsTokenizerName(f) && !IsPickled(f)).Order(StringComparer.Ordinal).ToList();
+        if (llama2c.Count == 1) return LoadFile(llama2c[0]);
+        if (llama2c.Count > 1)
+            throw BadInputException.InFile(folder, $"several llama2.c checkpoints ({string.Join(", ", llama2c.Select(Path.GetFileName))}); name the file");
+        if (pickled.Count > 0)
+            throw BadInputException.InFile(pickled[0], "is a pickled PyTorch file; LayerCard never unpickles (it can execute code): convert it to safetensors");
+        throw BadInputException.InFile(folder, "no config.json (Hugging Face model folder) and no llama2.c .bin checkpoint");
+    }
+
+    private static (CausalLM, string, string, string) LoadFile(string file)
+    {
+        var name = Path.GetFileName(file);
+        if (name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || name == "config.json" || name.EndsWith(".index.json", StringComparison.Ordinal))
+            return LoadFolder(Path.GetDirectoryName(file)!);
+        if (IsPickled(file) || name.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".pth", StringComparison.OrdinalIgnoreCase))
+            throw BadInputException.InFile(file, "is a pickled PyTorch file; LayerCard never unpickles (it can execute code): convert it to safetensors");
+        var (config, tensors) = Llama2cCheckpoint.Read(file);
+        try
+        {
+            var model = WeightLoading.Create(config);
+            WeightLoading.LoadStrict(model, new InMemoryTensorSource(file, tensors), CPU);
+            return (model, file, "F32", FileHash(file));
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    private static ITokenizer? LoadTokenizer(string? reference, string modelFolder)
+    {
+        if (reference != null) return TokenizerLoader.Load(Assets.Resolve(reference, "--tokenizer"));
+        var candidates = new[] { "tokenizer.json", "vocab.json", "tokenizer.bin" };
+        var present = candidates.Any(c => File.Exists(Path.Combine(modelFolder, c))) || Directory.GetFiles(modelFolder, "tok*.bin").Length > 0;
+        return present ? TokenizerLoader.Load(modelFolder) : null;
+    }
+
+    private static bool IsTokenizerName(string file) =>
+        Path.GetFileName(file).StartsWith("tok", StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsPickleName(string file)
+    {
+        var name = Path.GetFileName(file);
+        return name.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)
+            || name.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase) || (name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) && IsPickled(file));
+    }
+
+    /// <summary>torch.save writes a zip archive (PK) or, in its legacy format, a pickle stream (0x80 protocol byte).</summary>
+    public static bool IsPickled(string file)
+    {
+        Span<byte> magic = stackalloc byte[3];
+        using var stream = File.OpenRead(file);
+        if (stream.ReadAtLeast(magic, 3, throwOnEndOfStream: false) < 3) return false;
+        if (magic[0] == (byte)'P' && magic[1] == (byte)'K' && magic[2] == 3) return true;
+        // The third byte tells a pickle opcode (long, frame, dict, list, global, mark) from a llama2.c header whose dim is 0x0280.
+        return magic[0] == 0x80 && magic[1] is >= 2 and <= 5 && magic[2] is 0x8a or 0x95 or (byte)'}' or (byte)']' or (byte)'c' or (byte)'(';
+    }
+
+    private static string FileHash(string file)
+    {
+        using var stream = File.OpenRead(file);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private sealed class CheckpointSource(HfCheckpoint checkpoint) : ITensorSource
+    {
+        public string Origin => checkpoint.Directory;
+        public IReadOnlyCollection<string> Names => checkpoint.Names;
+        public long[] Shape(string name) => checkpoint.Entry(name).Shape;
+        public Tensor Read(string name, ScalarType dtype) => checkpoint.Read(name, dtype);
+    }
+}

@@ -1,0 +1,88 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LayerCard.Training;
+
+/// <summary>
+/// AdamW (decoupled weight decay) written out over tensors rather than TorchSharp's optimizer, so that its
+/// whole state (both moments per parameter and the step) is ours to checkpoint and restore bit for bit:
+/// a resumed run must end with the same adapter as an uninterrupted one.
+/// </summary>
+public sealed class AdamW : IDisposable
+{
+    private readonly IReadOnlyList<Parameter> parameters;
+    private readonly Tensor[] firstMoments;
+    private readonly Tensor[] secondMoments;
+
+    public AdamW(IReadOnlyList<Parameter> parameters, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.01)
+    {
+        this.parameters = parameters;
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+        WeightDecay = weightDecay;
+        firstMoments = parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray();
+        secondMoments = parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray();
+    }
+
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Epsilon { get; }
+    public double WeightDecay { get; }
+    public long Steps { get; private set; }
+
+    public void Step(double learningRate)
+    {
+        Steps++;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var correction1 = 1 - Math.Pow(Beta1, Steps);
+        var correction2 = 1 - Math.Pow(Beta2, Steps);
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            var p = parameters[i];
+            var g = p.grad;
+            if (g is null) continue;
+            p.mul_(1 - learningRate * WeightDecay);
+            firstMoments[i].mul_(Beta1).add_(g, alpha: 1 - Beta1);
+            secondMoments[i].mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
+            var denominator = (secondMoments[i] / correction2).sqrt_().add_(Epsilon);
+            p.addcdiv_(firstMoments[i], denominator, value: -learningRate / correction1);
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var p in parameters) p.grad?.zero_();
+    }
+
+    /// <summary>The moments by parameter index, for checkpoints.</summary>
+    public IReadOnlyDictionary<string, Tensor> State()
+    {
+        var state = new Dictionary<string, Tensor>();
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            state[$"exp_avg.{i}"] = firstMoments[i];
+            state[$"exp_avg_sq.{i}"] = secondMoments[i];
+        }
+        return state;
+    }
+
+    public void Restore(Func<string, Tensor> read, long steps)
+    {
+        using var noGrad = no_grad();
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            using var scope = NewDisposeScope();
+            firstMoments[i].copy_(read($"exp_avg.{i}"));
+            secondMoments[i].copy_(read($"exp_avg_sq.{i}"));
+        }
+        Steps = steps;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in firstMoments.Concat(secondMoments)) t.Dispose();
+    }
+}
