@@ -49,6 +49,8 @@ public sealed record ModelConfig(
         Positive("hidden size", Hidden);
         Positive("attention heads", Heads);
         Positive("key/value heads", KvHeads);
+        if (!explicitHeadDim && Hidden % Heads != 0)
+            throw BadInputException.InFile(source, $"hidden size {Hidden} is not divisible by {Heads} attention heads");
         Positive("head dim", HeadDim);
         Positive("intermediate size", Intermediate);
         Positive("vocab size", Vocab);
@@ -57,8 +59,6 @@ public sealed record ModelConfig(
             throw BadInputException.InFile(source, $"norm epsilon must be a positive number, got {NormEps}");
         if (RopeTheta < 0 || double.IsNaN(RopeTheta) || double.IsInfinity(RopeTheta) || (Family == Llama && RopeTheta == 0))
             throw BadInputException.InFile(source, $"rope theta must be a positive number, got {RopeTheta}");
-        if (!explicitHeadDim && Hidden % Heads != 0)
-            throw BadInputException.InFile(source, $"hidden size {Hidden} is not divisible by {Heads} attention heads");
         if (!explicitHeadDim && HeadDim * Heads != Hidden)
             throw BadInputException.InFile(source, $"head dim {HeadDim} times {Heads} heads is not the hidden size {Hidden}");
         if (Heads % KvHeads != 0)
