@@ -1,3 +1,70 @@
+using LayerCard.Common;
+
 namespace LayerCard.Models;
 
-public sealed record ModelConfig(string Family /* "llama" | "gpt2" */, string Architecture, int Layers, int Hidden, int Heads, int KvHeads, int HeadDim, int Intermediate, int Vocab, int MaxPositions, double NormEps, double RopeTheta, bool TiedEmbeddings, bool QkvBias, bool QkNorm /* Qwen3 */, bool InterleavedRope /* llama2.c */, string Activation);
+/// <summary>
+/// The shape of a decoder-only transformer, independent of where it came from (HF config.json or a llama2.c
+/// header). Family is "llama" (RMSNorm, RoPE, gated MLP; also Mistral and Qwen) or "gpt2" (LayerNorm, learned
+/// positions, plain MLP). RopeTheta is 0 for families without rotary embeddings.
+/// </summary>
+public sealed record ModelConfig(
+    string Family,
+    string Architecture,
+    int Layers,
+    int Hidden,
+    int Heads,
+    int KvHeads,
+    int HeadDim,
+    int Intermediate,
+    int Vocab,
+    int MaxPositions,
+    double NormEps,
+    double RopeTheta,
+    bool TiedEmbeddings,
+    bool QkvBias,
+    bool QkNorm,
+    bool InterleavedRope,
+    string Activation)
+{
+    public const string Llama = "llama";
+    public const string Gpt2 = "gpt2";
+
+    public int KvDim => KvHeads * HeadDim;
+    public int QDim => Heads * HeadDim;
+
+    /// <summary>
+    /// Throws a BadInputException naming <paramref name="source"/> when the numbers cannot describe a working model.
+    /// <paramref name="explicitHeadDim"/> is true when the source set head_dim itself (Qwen3 does, and then
+    /// Heads * HeadDim need not equal Hidden).
+    /// </summary>
+    public ModelConfig Validate(string source, bool explicitHeadDim = false)
+    {
+        void Positive(string field, long value)
+        {
+            if (value <= 0) throw BadInputException.InFile(source, $"{field} must be positive, got {value}");
+        }
+        if (Family != Llama && Family != Gpt2)
+            throw BadInputException.InFile(source, $"unknown model family '{Family}'");
+        Positive("layers", Layers);
+        Positive("hidden size", Hidden);
+        Positive("attention heads", Heads);
+        Positive("key/value heads", KvHeads);
+        if (!explicitHeadDim && Hidden % Heads != 0)
+            throw BadInputException.InFile(source, $"hidden size {Hidden} is not divisible by {Heads} attention heads");
+        Positive("head dim", HeadDim);
+        Positive("intermediate size", Intermediate);
+        Positive("vocab size", Vocab);
+        Positive("max positions", MaxPositions);
+        if (!(NormEps > 0) || double.IsInfinity(NormEps))
+            throw BadInputException.InFile(source, $"norm epsilon must be a positive number, got {NormEps}");
+        if (RopeTheta < 0 || double.IsNaN(RopeTheta) || double.IsInfinity(RopeTheta) || (Family == Llama && RopeTheta == 0))
+            throw BadInputException.InFile(source, $"rope theta must be a positive number, got {RopeTheta}");
+        if (!explicitHeadDim && HeadDim * Heads != Hidden)
+            throw BadInputException.InFile(source, $"head dim {HeadDim} times {Heads} heads is not the hidden size {Hidden}");
+        if (Heads % KvHeads != 0)
+            throw BadInputException.InFile(source, $"{Heads} attention heads are not divisible by {KvHeads} key/value heads");
+        if (Family == Llama && HeadDim % 2 != 0)
+            throw BadInputException.InFile(source, $"head dim {HeadDim} must be even for rotary embeddings");
+        return this;
+    }
+}
