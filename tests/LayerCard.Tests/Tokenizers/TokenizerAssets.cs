@@ -1,0 +1,32 @@
+using LayerCard.Common;
+using LayerCard.Tokenizers;
+
+namespace LayerCard.Tests.Tokenizers;
+
+/// <summary>The real tokenizers, loaded once for all tests (Qwen3's tokenizer.json takes a fraction of a second).</summary>
+internal static class TokenizerAssets
+{
+    public const string Sample = "Hello world, once upon a time";
+
+    public const string Varied =
+        "Café, über, niño; naïve résumé. 你好，世界 🙂👍🏽 a  b\t\tc\n\n  d   \"quotes\" 'it's' 12345 ½ — done.\n";
+
+    private static readonly Lazy<ITokenizer> Gpt2Lazy = new(() => TokenizerLoader.Load(Assets.Resolve("gpt2", "--tokenizer")));
+    private static readonly Lazy<ITokenizer> Qwen3Lazy = new(() => TokenizerLoader.Load(Assets.Resolve("qwen3", "--tokenizer")));
+    private static readonly Lazy<ITokenizer> Stories260KLazy = new(() => TokenizerLoader.Load(Assets.Resolve("stories260K", "--tokenizer")));
+
+    public static ITokenizer Gpt2 => Gpt2Lazy.Value;
+    public static ITokenizer Qwen3 => Qwen3Lazy.Value;
+    public static ITokenizer Stories260K => Stories260KLazy.Value;
+
+    public static string TokBin => Path.Combine(Assets.Resolve("stories260K", "--tokenizer"), "tok512.bin");
+
+    /// <summary>A fresh folder under the system temp folder, removed by Dispose.</summary>
+    public sealed class TempFolder : IDisposable
+    {
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"layercard-tok-test-{Guid.NewGuid():N}");
+        public TempFolder() => Directory.CreateDirectory(Path);
+        public string File(string name) => System.IO.Path.Combine(Path, name);
+        public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
+    }
+}
