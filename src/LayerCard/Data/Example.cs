@@ -1,0 +1,73 @@
+namespace LayerCard.Data;
+
+/// <summary>
+/// One training or evaluation pair. The model sees <see cref="Prompt"/> and learns (or is scored on)
+/// <see cref="Completion"/>; the two are tokenized separately so the loss can be restricted to the completion.
+/// </summary>
+/// <param name="Label">The class index for classification data (an index into <see cref="TaskDataset.Labels"/>).</param>
+/// <param name="Group">Examples that share an input, e.g. the E2E meaning representation: BLEU scores a
+/// generation against every reference of its group, and the held-out split never separates a group.</param>
+public sealed record Example(string Prompt, string Completion, int? Label = null, string? Group = null);
+
+/// <summary>
+/// How a data file is read. <see cref="Auto"/> picks from the extension and, for JSON, from the fields of the
+/// first record. The prompt templates live in <see cref="DataTemplates"/>.
+/// </summary>
+public enum DataFormat
+{
+    Auto,
+    /// <summary>JSON records with "text": an empty prompt and the text as completion (every token is trained).</summary>
+    Text,
+    /// <summary>JSON records with "prompt" and "completion", used verbatim.</summary>
+    PromptCompletion,
+    /// <summary>JSON records with "instruction", optional "input", and "output".</summary>
+    Alpaca,
+    /// <summary>JSON records with "question" and "answer" (the answer ends with "#### final").</summary>
+    Gsm8k,
+    /// <summary>A TSV file with a "sentence" and an integer "label" column; label words come from the options.</summary>
+    Classification,
+    /// <summary>Text lines "meaning representation||reference".</summary>
+    E2e,
+    /// <summary>The whole file is one document, cut into windows at tokenization.</summary>
+    PlainText,
+}
+
+/// <param name="Labels">Label words in index order for classification (the sst2 asset defaults to negative, positive).</param>
+/// <param name="MaxLength">Token limit per sequence, for the stages that tokenize.</param>
+/// <param name="HoldOutFraction">Share held out for evaluation, for the stages that call <see cref="TaskDataset.Split"/>.</param>
+/// <param name="Limit">Keep only the first N examples in file order; shuffling happens later, in batching.</param>
+public sealed record DataOptions(
+    DataFormat Format = DataFormat.Auto,
+    IReadOnlyList<string>? Labels = null,
+    int MaxLength = 256,
+    long Seed = 0,
+    double HoldOutFraction = 0.1,
+    int? Limit = null);
+
+/// <summary>
+/// The prompt templates. They end without a trailing space and the completions start with one, so that the
+/// boundary between prompt and completion falls where a word tokenizer puts it (" positive" is one token).
+/// </summary>
+public static class DataTemplates
+{
+    /// <summary>"Review: {sentence}\nSentiment:" → " {label word}".</summary>
+    public static Example Classification(string sentence, int label, IReadOnlyList<string> labels) =>
+        new($"Review: {sentence}\nSentiment:", " " + labels[label], label);
+
+    /// <summary>"Question: {question}\nAnswer:" → " {answer}", the raw answer with its "#### final" line.</summary>
+    public static Example Gsm8k(string question, string answer) => new($"Question: {question}\nAnswer:", " " + answer);
+
+    /// <summary>The Stanford Alpaca layout; the input block is left out when the input is empty.</summary>
+    public static Example Alpaca(string instruction, string input, string output) =>
+        new(string.IsNullOrWhiteSpace(input)
+                ? $"### Instruction:\n{instruction}\n\n### Response:\n"
+                : $"### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
+            output);
+
+    /// <summary>"{mr}\nDescription:" → " {reference}", grouped by the meaning representation.</summary>
+    public static Example E2e(string meaningRepresentation, string reference) =>
+        new($"{meaningRepresentation}\nDescription:", " " + reference, null, meaningRepresentation);
+
+    /// <summary>Language modelling on the whole text: nothing is given, everything is predicted.</summary>
+    public static Example Text(string text) => new("", text);
+}

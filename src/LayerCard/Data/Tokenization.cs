@@ -1,0 +1,122 @@
+using LayerCard.Common;
+using LayerCard.Tokenizers;
+
+namespace LayerCard.Data;
+
+/// <summary>
+/// One sequence ready for the model. <see cref="Labels"/> is already shifted: Labels[t] is the token the model
+/// should predict after reading InputIds[0..t] (that is InputIds[t+1] or, for plain-text windows, the token after
+/// the window), or <see cref="Tokenization.IgnoreLabel"/> where no loss is taken. Both arrays have the same length.
+/// </summary>
+/// <param name="ExampleIndex">The index into <see cref="TaskDataset.Examples"/>, or the window number for plain text.</param>
+public sealed record TokenizedExample(int[] InputIds, int[] Labels, int ExampleIndex)
+{
+    public int TargetCount => Labels.Count(l => l != Tokenization.IgnoreLabel);
+}
+
+/// <summary>Tokenized sequences plus what tokenization had to cut, so nothing is lost silently.</summary>
+public sealed class TokenizedSet
+{
+    public TokenizedSet(string source, IReadOnlyList<TokenizedExample> examples, int truncated, int dropped, string summary)
+    {
+        Source = source;
+        Examples = examples;
+        Truncated = truncated;
+        Dropped = dropped;
+        Summary = summary;
+        TotalTokens = examples.Sum(e => (long)e.InputIds.Length);
+        TargetTokens = examples.Sum(e => (long)e.TargetCount);
+    }
+
+    public string Source { get; }
+    public IReadOnlyList<TokenizedExample> Examples { get; }
+    /// <summary>Input tokens over all sequences.</summary>
+    public long TotalTokens { get; }
+    /// <summary>Tokens that carry loss.</summary>
+    public long TargetTokens { get; }
+    /// <summary>Examples whose completion was cut short to fit the maximum length.</summary>
+    public int Truncated { get; }
+    /// <summary>Examples left out (their prompt alone fills the maximum length, or they have nothing to predict).</summary>
+    public int Dropped { get; }
+    /// <summary>One line for the log, e.g. "1000 examples, 12 truncated, 3 dropped (prompt longer than --max-length 256), 91234 tokens".</summary>
+    public string Summary { get; }
+}
+
+public static class Tokenization
+{
+    /// <summary>The label of a position without loss (the value PyTorch's cross-entropy ignores by default).</summary>
+    public const int IgnoreLabel = -100;
+
+    /// <summary>
+    /// Examples become [BOS] + Encode(prompt) + Encode(completion) + [EOS] (BOS and EOS only when the tokenizer has
+    /// them), with loss on the completion tokens and EOS only. Prompt and completion are encoded separately so the
+    /// loss boundary is exact. An example longer than <paramref name="maxLength"/> loses the end of its completion
+    /// (EOS first) but keeps at least one completion token; one whose prompt alone needs maxLength tokens is dropped.
+    /// Plain text is encoded once (no BOS/EOS) and cut into windows of maxLength inputs, each labelled with the
+    /// following tokens; consecutive windows share one token so every token but the first is predicted exactly once.
+    /// </summary>
+    public static TokenizedSet Tokenize(TaskDataset data, ITokenizer tokenizer, int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        if (maxLength < 2) throw new BadInputException($"--max-length must be at least 2, not {maxLength}");
+        return data.PlainText != null ? Windows(data, data.PlainText, tokenizer, maxLength) : Pairs(data, tokenizer, maxLength);
+    }
+
+    private static TokenizedSet Pairs(TaskDataset data, ITokenizer tokenizer, int maxLength)
+    {
+        var result = new List<TokenizedExample>(data.Examples.Count);
+        int truncated = 0, promptTooLong = 0, nothingToPredict = 0;
+        for (int index = 0; index < data.Examples.Count; index++)
+        {
+            var example = data.Examples[index];
+            var head = new List<int>();
+            if (tokenizer.BosId is int bos) head.Add(bos);
+            if (example.Prompt.Length > 0) head.AddRange(tokenizer.Encode(example.Prompt, addBos: false));
+            var tail = new List<int>();
+            if (example.Completion.Length > 0) tail.AddRange(tokenizer.Encode(example.Completion, addBos: false));
+            if (tokenizer.EosId is int eos) tail.Add(eos);
+
+            if (head.Count >= maxLength) { promptTooLong++; continue; }
+            if (head.Count + tail.Count > maxLength)
+            {
+                tail.RemoveRange(maxLength - head.Count, head.Count + tail.Count - maxLength);
+                truncated++;
+            }
+            var ids = head.Concat(tail).ToArray();
+            var labels = new int[ids.Length];
+            for (int t = 0; t < ids.Length; t++)
+                labels[t] = t + 1 < ids.Length && t + 1 >= head.Count ? ids[t + 1] : IgnoreLabel;
+            // Without BOS and prompt the first token has no context to be predicted from.
+            if (labels.All(l => l == IgnoreLabel)) { nothingToPredict++; continue; }
+            result.Add(new TokenizedExample(ids, labels, index));
+        }
+
+        int dropped = promptTooLong + nothingToPredict;
+        var reasons = new List<string>();
+        if (promptTooLong > 0) reasons.Add((nothingToPredict > 0 ? $"{promptTooLong} " : "") + $"prompt longer than --max-length {maxLength}");
+        if (nothingToPredict > 0) reasons.Add((promptTooLong > 0 ? $"{nothingToPredict} " : "") + "nothing to predict");
+        var summary = $"{data.Examples.Count} examples, {truncated} truncated, {dropped} dropped" +
+                      (reasons.Count > 0 ? $" ({string.Join(", ", reasons)})" : "");
+        if (result.Count == 0)
+            throw BadInputException.InFile(data.Source, $"every example was dropped at --max-length {maxLength}: {summary}");
+        var tokens = result.Sum(r => (long)r.InputIds.Length);
+        return new TokenizedSet(data.Source, result, truncated, dropped, $"{summary}, {tokens} tokens");
+    }
+
+    private static TokenizedSet Windows(TaskDataset data, string text, ITokenizer tokenizer, int maxLength)
+    {
+        var ids = tokenizer.Encode(text, addBos: false);
+        if (ids.Length < 2) throw BadInputException.InFile(data.Source, $"the text is only {ids.Length} token(s); nothing to predict");
+        var windows = new List<TokenizedExample>();
+        for (int start = 0; start < ids.Length - 1; start += maxLength)
+        {
+            int end = Math.Min(start + maxLength + 1, ids.Length);
+            windows.Add(new TokenizedExample(ids[start..(end - 1)], ids[(start + 1)..end], windows.Count));
+        }
+        var summary = $"1 text of {ids.Length} tokens in {windows.Count} windows of up to {maxLength}" +
+                      (ids.Length - 1 > maxLength && (ids.Length - 1) % maxLength != 0
+                          ? $" (the last has {(ids.Length - 1) % maxLength})" : "");
+        return new TokenizedSet(data.Source, windows, 0, 0, summary);
+    }
+}
