@@ -21,6 +21,17 @@ public class AssetTests
     }
 
     [Fact]
+    public void BareNamesMeanTheTrainSplit()
+    {
+        var sst2 = Load("sst2");
+        Assert.EndsWith("train.tsv", sst2.Source);
+        Assert.Equal(File.ReadLines(sst2.Source).Count(l => l.Trim().Length > 0) - 1, sst2.Examples.Count);
+        Assert.Equal(7473, Load("gsm8k").Examples.Count);
+        // A path into the shared sst2 folder gets the same default labels as the name.
+        Assert.Equal(["negative", "positive"], DatasetLoader.Load(sst2.Source, new DataOptions(Limit: 3)).Labels!);
+    }
+
+    [Fact]
     public void Gsm8kTestHas1319Problems()
     {
         var data = Load("gsm8k:test");

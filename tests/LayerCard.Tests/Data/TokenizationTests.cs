@@ -22,7 +22,7 @@ public class TokenizationTests
         Assert.Equal([X, X, T('c'), T('d'), 2, X], e.Labels);
         Assert.Equal(3, set.TargetTokens);
         Assert.Equal(6, set.TotalTokens);
-        Assert.Equal("1 examples, 0 truncated, 0 dropped, 6 tokens", set.Summary);
+        Assert.Equal("1 example, 0 truncated, 0 dropped, 6 tokens", set.Summary);
     }
 
     [Fact]
