@@ -54,7 +54,7 @@ public sealed class TaskDataset
         int lineStart = cut > 0 ? text.LastIndexOf('\n', cut - 1) + 1 : 0;
         if (lineStart > 0) cut = lineStart;
         if (cut <= 0 || cut >= text.Length)
-            throw BadInputException.InFile(Source, $"too little text to hold out {fraction:P0} of it");
+            throw BadInputException.InFile(Source, $"too little text to hold out {Percent(fraction)} of it");
         return (With([], text[..cut]), With([], text[cut..]));
     }
 
@@ -72,7 +72,7 @@ public sealed class TaskDataset
             if (name != null) byName[name] = group;
         }
         if (groups.Count < 2)
-            throw BadInputException.InFile(Source, $"cannot hold out {fraction:P0}: the data has only one " +
+            throw BadInputException.InFile(Source, $"cannot hold out {Percent(fraction)}: the data has only one " +
                 (Examples.Count > 1 ? "group of examples" : "example"));
 
         int target = Math.Max(1, (int)Math.Round(fraction * Examples.Count, MidpointRounding.AwayFromZero));
@@ -93,6 +93,8 @@ public sealed class TaskDataset
 
     // Epoch orders use streams 0, 1, 2, ...; the split draws from a stream no epoch reaches.
     private const long SplitStream = -0x5EED;
+
+    private static string Percent(double fraction) => $"{fraction * 100:0.##}%";
 
     private TaskDataset With(IReadOnlyList<Example> examples, string? text) =>
         new(Source, Format, examples, text, Labels, ContentHash);

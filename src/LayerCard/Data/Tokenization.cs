@@ -96,7 +96,7 @@ public static class Tokenization
         var reasons = new List<string>();
         if (promptTooLong > 0) reasons.Add((nothingToPredict > 0 ? $"{promptTooLong} " : "") + $"prompt longer than --max-length {maxLength}");
         if (nothingToPredict > 0) reasons.Add((promptTooLong > 0 ? $"{nothingToPredict} " : "") + "nothing to predict");
-        var summary = $"{data.Examples.Count} examples, {truncated} truncated, {dropped} dropped" +
+        var summary = $"{data.Examples.Count} example{(data.Examples.Count == 1 ? "" : "s")}, {truncated} truncated, {dropped} dropped" +
                       (reasons.Count > 0 ? $" ({string.Join(", ", reasons)})" : "");
         if (result.Count == 0)
             throw BadInputException.InFile(data.Source, $"every example was dropped at --max-length {maxLength}: {summary}");
