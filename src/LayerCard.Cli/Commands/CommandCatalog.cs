@@ -9,5 +9,8 @@ public static class CommandCatalog
         ModelCommands.Generate(stdout),
         ModelCommands.Info(stdout),
         ModelCommands.Tokenize(stdout),
+        LoraCommands.Train(stdout),
+        LoraCommands.Eval(stdout),
+        LoraCommands.Export(stdout),
     ];
 }

@@ -48,9 +48,8 @@ public static class Tokenization
     public const int IgnoreLabel = -100;
 
     /// <summary>
-    /// Examples become [BOS] + Encode(prompt) + Encode(completion) + [EOS] (BOS and EOS only when the tokenizer has
-    /// them), with loss on the completion tokens and EOS only. Prompt and completion are encoded separately so the
-    /// loss boundary is exact. An example longer than <paramref name="maxLength"/> loses the end of its completion
+    /// Examples become [BOS] + Encode(prompt) + the completion's tokens + [EOS] (BOS and EOS only when the tokenizer has
+    /// them), with loss on the completion tokens and EOS only. The loss boundary is exact at the prompt's last token. An example longer than <paramref name="maxLength"/> loses the end of its completion
     /// (EOS first) but keeps at least one completion token; one whose prompt alone needs maxLength tokens is dropped.
     /// Plain text is encoded once (no BOS/EOS) and cut into windows of maxLength inputs, each labelled with the
     /// following tokens; consecutive windows share one token so every token but the first is predicted exactly once.
@@ -63,6 +62,22 @@ public static class Tokenization
         return data.PlainText != null ? Windows(data, data.PlainText, tokenizer, maxLength) : Pairs(data, tokenizer, maxLength);
     }
 
+    /// <summary>
+    /// The completion's tokens as they follow the prompt in running text. Encoding the completion on its own
+    /// would add a SentencePiece-style dummy prefix space (" positive" becoming two spaces) or tokenise the
+    /// boundary differently from the text the model was trained on, so the whole text is encoded and the
+    /// prompt's tokens cut off; only when the prompt's tokens are not a prefix of the whole is the completion
+    /// encoded separately.
+    /// </summary>
+    private static int[] CompletionIds(ITokenizer tokenizer, Example example, int[] promptIds)
+    {
+        if (promptIds.Length == 0) return tokenizer.Encode(example.Completion, addBos: false);
+        var whole = tokenizer.Encode(example.Prompt + example.Completion, addBos: false);
+        if (whole.Length > promptIds.Length && whole.AsSpan(0, promptIds.Length).SequenceEqual(promptIds))
+            return whole[promptIds.Length..];
+        return tokenizer.Encode(example.Completion, addBos: false);
+    }
+
     private static TokenizedSet Pairs(TaskDataset data, ITokenizer tokenizer, int maxLength)
     {
         var result = new List<TokenizedExample>(data.Examples.Count);
@@ -72,9 +87,10 @@ public static class Tokenization
             var example = data.Examples[index];
             var head = new List<int>();
             if (tokenizer.BosId is int bos) head.Add(bos);
-            if (example.Prompt.Length > 0) head.AddRange(tokenizer.Encode(example.Prompt, addBos: false));
+            var promptIds = example.Prompt.Length > 0 ? tokenizer.Encode(example.Prompt, addBos: false) : [];
+            head.AddRange(promptIds);
             var tail = new List<int>();
-            if (example.Completion.Length > 0) tail.AddRange(tokenizer.Encode(example.Completion, addBos: false));
+            if (example.Completion.Length > 0) tail.AddRange(CompletionIds(tokenizer, example, promptIds));
             if (tokenizer.EosId is int eos) tail.Add(eos);
 
             if (head.Count >= maxLength) { promptTooLong++; continue; }

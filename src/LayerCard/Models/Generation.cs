@@ -8,8 +8,8 @@ public sealed record GenerationOptions(int MaxNewTokens = 64, double Temperature
 /// <summary>Autoregressive decoding with a KV cache: the prompt is run once, then one position per step.</summary>
 public static class Generation
 {
-    /// <summary>Returns the new token ids (not the prompt). <paramref name="onToken"/> sees each as it is chosen.</summary>
-    public static List<int> Generate(CausalLM model, IReadOnlyList<int> prompt, GenerationOptions options, Action<int>? onToken = null)
+    /// <summary>Returns the new token ids (not the prompt). <paramref name="onToken"/> sees each as it is chosen; <paramref name="stop"/> can end early.</summary>
+    public static List<int> Generate(CausalLM model, IReadOnlyList<int> prompt, GenerationOptions options, Action<int>? onToken = null, Func<bool>? stop = null)
     {
         if (prompt.Count == 0) throw new ArgumentException("the prompt needs at least one token (a BOS token for an empty prompt)");
         var device = model.parameters().First().device;
@@ -27,6 +27,7 @@ public static class Generation
             if (options.StopToken == token) break;
             produced.Add(token);
             onToken?.Invoke(token);
+            if (stop?.Invoke() == true) break;
             next = [token];
         }
         return produced;

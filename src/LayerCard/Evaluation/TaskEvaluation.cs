@@ -1,0 +1,133 @@
+using LayerCard.Common;
+using LayerCard.Data;
+using LayerCard.Models;
+using LayerCard.Tokenizers;
+using static TorchSharp.torch;
+
+namespace LayerCard.Evaluation;
+
+public enum TaskMetric { Loss, Accuracy, ExactMatch, Bleu }
+
+/// <summary>One evaluation's figures; which are set depends on the metric.</summary>
+public sealed record EvaluationResult(
+    TaskMetric Metric, int Examples, double? Loss = null, double? Perplexity = null, double? Accuracy = null,
+    double? MajorityBaseline = null, string? MajorityLabel = null, double? ExactMatch = null, double? Bleu = null,
+    double? RougeL = null, IReadOnlyList<string>? Samples = null)
+{
+    /// <summary>The task metric as one number where higher is better (negative loss for the loss metric).</summary>
+    public double Score => Metric switch
+    {
+        TaskMetric.Accuracy => Accuracy ?? double.NaN,
+        TaskMetric.ExactMatch => ExactMatch ?? double.NaN,
+        TaskMetric.Bleu => Bleu ?? double.NaN,
+        _ => -(Loss ?? double.NaN),
+    };
+}
+
+/// <summary>
+/// Task metrics on a model as it is (base, or with adapters in place): completion loss, label-word accuracy,
+/// GSM8K exact match by greedy generation, and E2E corpus BLEU-4 / ROUGE-L with references grouped by input.
+/// </summary>
+public static class TaskEvaluation
+{
+    public static TaskMetric DefaultMetric(DataFormat format) => format switch
+    {
+        DataFormat.Classification => TaskMetric.Accuracy,
+        DataFormat.Gsm8k => TaskMetric.ExactMatch,
+        DataFormat.E2e => TaskMetric.Bleu,
+        _ => TaskMetric.Loss,
+    };
+
+    public static EvaluationResult Run(CausalLM model, ITokenizer tokenizer, TaskDataset data, TaskMetric metric, int maxLength, int batchSize, Device device, int maxNewTokens = 64)
+    {
+        return metric switch
+        {
+            TaskMetric.Loss => Loss(model, tokenizer, data, maxLength, batchSize, device),
+            TaskMetric.Accuracy => Accuracy(model, tokenizer, data, maxLength, batchSize, device),
+            TaskMetric.ExactMatch => ExactMatch(model, tokenizer, data, maxNewTokens, device),
+            TaskMetric.Bleu => Bleu(model, tokenizer, data, maxNewTokens, device),
+            _ => throw new ArgumentOutOfRangeException(nameof(metric)),
+        };
+    }
+
+    public static EvaluationResult Loss(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device)
+    {
+        var set = Tokenization.Tokenize(data, tokenizer, maxLength);
+        var loss = LossEvaluation.MeanLoss(model, set, batchSize, device);
+        return new EvaluationResult(TaskMetric.Loss, set.Examples.Count, loss.MeanLoss, loss.Perplexity);
+    }
+
+    /// <summary>Picks, for each example, the label word whose completion the model finds likeliest (summed log-likelihood).</summary>
+    public static EvaluationResult Accuracy(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device)
+    {
+        var labels = data.Labels ?? throw new BadInputException($"{data.Source}: accuracy needs classification data with label words (--labels)");
+        var examples = data.Examples.Where(e => e.Label.HasValue).ToList();
+        if (examples.Count == 0) throw BadInputException.InFile(data.Source, "no labelled examples to score");
+        var scores = new double[examples.Count, labels.Count];
+        for (int label = 0; label < labels.Count; label++)
+        {
+            // The same prompts with each candidate label word as the completion.
+            var candidates = examples.Select(e => new Example(e.Prompt, " " + labels[label], label)).ToList();
+            var set = Tokenization.Tokenize(new TaskDataset(data.Source, data.Format, candidates, null, labels, data.ContentHash), tokenizer, maxLength);
+            if (set.Examples.Count != candidates.Count)
+                throw BadInputException.InFile(data.Source, $"{candidates.Count - set.Examples.Count} prompts do not fit --max-length {maxLength}; raise it to score every example");
+            var row = 0;
+            using var noGrad = no_grad();
+            foreach (var batch in BatchSampler.Batches(set, batchSize))
+            {
+                using var scope = NewDisposeScope();
+                var (loss, _) = Training.CompletionLoss.PerExample(model, batch, device);
+                var values = loss.to(ScalarType.Float64).cpu().data<double>().ToArray();
+                foreach (var v in values) scores[row++, label] = -v;
+            }
+        }
+        var predicted = Enumerable.Range(0, examples.Count).Select(i => Enumerable.Range(0, labels.Count).MaxBy(l => scores[i, l])).ToList();
+        var gold = examples.Select(e => e.Label!.Value).ToList();
+        var (majority, baseline) = ClassificationMetrics.MajorityBaseline(gold, gold);
+        return new EvaluationResult(TaskMetric.Accuracy, examples.Count, Accuracy: ClassificationMetrics.Accuracy(predicted, gold),
+            MajorityBaseline: baseline, MajorityLabel: labels[majority]);
+    }
+
+    public static EvaluationResult ExactMatch(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device)
+    {
+        int correct = 0;
+        var samples = new List<string>();
+        foreach (var example in data.Examples)
+        {
+            var completion = Complete(model, tokenizer, example.Prompt, maxNewTokens, stopAtNewline: false);
+            if (Gsm8kAnswer.Matches(completion, example.Completion)) correct++;
+            if (samples.Count < 3) samples.Add(completion.Trim());
+        }
+        return new EvaluationResult(TaskMetric.ExactMatch, data.Examples.Count, ExactMatch: (double)correct / Math.Max(1, data.Examples.Count), Samples: samples);
+    }
+
+    public static EvaluationResult Bleu(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device)
+    {
+        var (inputs, references) = ReferenceGrouping.Group(data.Examples.Select(e => (e.Group ?? e.Prompt, e.Completion.Trim())));
+        var prompts = data.Examples.GroupBy(e => e.Group ?? e.Prompt).ToDictionary(g => g.Key, g => g.First().Prompt);
+        var hypotheses = inputs.Select(input => Complete(model, tokenizer, prompts[input], maxNewTokens, stopAtNewline: true).Trim()).ToList();
+        var refs = references.Select(r => (IReadOnlyList<string>)r).ToList();
+        return new EvaluationResult(TaskMetric.Bleu, inputs.Count, Bleu: Evaluation.Bleu.Corpus(hypotheses, refs), RougeL: Evaluation.RougeL.Corpus(hypotheses, refs),
+            Samples: hypotheses.Take(3).ToList());
+    }
+
+    /// <summary>Greedy completion of a prompt, stopping at EOS (and at a line break for one-line tasks).</summary>
+    public static string Complete(CausalLM model, ITokenizer tokenizer, string prompt, int maxNewTokens, bool stopAtNewline)
+    {
+        var ids = tokenizer.Encode(prompt, addBos: tokenizer.BosId.HasValue).ToList();
+        var produced = new List<int>();
+        var prefix = tokenizer.Decode(ids);
+        var text = "";
+        Generation.Generate(model, ids, new GenerationOptions(maxNewTokens, 0, 0, 0, tokenizer.EosId), token => produced.Add(token),
+            stop: () =>
+            {
+                if (!stopAtNewline) return false;
+                var decoded = tokenizer.Decode(ids.Concat(produced));
+                text = decoded.StartsWith(prefix, StringComparison.Ordinal) ? decoded[prefix.Length..] : decoded;
+                return text.Contains('\n');
+            });
+        var full = tokenizer.Decode(ids.Concat(produced));
+        text = full.StartsWith(prefix, StringComparison.Ordinal) ? full[prefix.Length..] : full;
+        return stopAtNewline && text.Contains('\n') ? text[..text.IndexOf('\n')] : text;
+    }
+}
