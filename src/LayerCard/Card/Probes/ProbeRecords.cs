@@ -1,0 +1,58 @@
+namespace LayerCard.Card;
+
+/// <summary>
+/// What a short LoRA run on one layer alone measured: its cost (step time, peak memory above the resident
+/// size before the run, adapter parameters, added inference latency unmerged) and, with probe steps, its gain
+/// (validation-loss reduction).
+/// </summary>
+public sealed record LayerProbe(
+    int Layer, int Steps, double StepSeconds, long PeakMemoryIncrementBytes, long AdapterParameters,
+    double InferenceOverheadSeconds, double? ValidationLossAfter, double? Gain);
+
+/// <summary>A measured multi-layer placement, to check the cost model and the additivity prediction against.</summary>
+public sealed record SetMeasurement(IReadOnlyList<int> Layers, int Steps, double StepSeconds, long PeakMemoryIncrementBytes, double? ValidationLossAfter, double? Gain);
+
+/// <summary>
+/// Cost of adapting a set S of layers out of L: backward runs from the lowest adapted layer up, so
+/// cost(S) = base + perBackwardLayer * (L - min S) + perAdaptedLayer * |S|, fitted on single-layer probes and
+/// the all-layer run, and checked on other measured sets.
+/// </summary>
+public sealed record CostModel(
+    int Layers, double TimeBase, double TimePerBackwardLayer, double TimePerAdaptedLayer,
+    double MemoryBase, double MemoryPerBackwardLayer, double MemoryPerAdaptedLayer,
+    double? TimeMeanRelativeError, double? MemoryMeanRelativeError, int CheckedSets)
+{
+    public double PredictStepSeconds(IReadOnlyCollection<int> layers) =>
+        layers.Count == 0 ? 0 : TimeBase + TimePerBackwardLayer * (Layers - layers.Min()) + TimePerAdaptedLayer * layers.Count;
+
+    public double PredictPeakMemoryIncrement(IReadOnlyCollection<int> layers) =>
+        layers.Count == 0 ? 0 : MemoryBase + MemoryPerBackwardLayer * (Layers - layers.Min()) + MemoryPerAdaptedLayer * layers.Count;
+
+    public static CostModel Fit(int layerCount, IReadOnlyList<LayerProbe> singles, SetMeasurement all, IReadOnlyList<SetMeasurement> checks)
+    {
+        var span = singles.Select(p => (double)(layerCount - p.Layer)).ToArray();
+        var (timeAlpha, timeBeta) = Line(span, singles.Select(p => p.StepSeconds).ToArray());
+        var (memAlpha, memBeta) = Line(span, singles.Select(p => (double)p.PeakMemoryIncrementBytes).ToArray());
+        // Singles see alpha = base + perAdapted; the all-layer run separates the two.
+        double Split(double alpha, double beta, double measuredAll) =>
+            layerCount > 1 ? (measuredAll - alpha - beta * layerCount) / (layerCount - 1) : 0;
+        var timePerAdapted = Split(timeAlpha, timeBeta, all.StepSeconds);
+        var memPerAdapted = Split(memAlpha, memBeta, all.PeakMemoryIncrementBytes);
+        var model = new CostModel(layerCount, timeAlpha - timePerAdapted, timeBeta, timePerAdapted,
+            memAlpha - memPerAdapted, memBeta, memPerAdapted, null, null, checks.Count);
+        if (checks.Count == 0) return model;
+        var timeError = checks.Average(c => Math.Abs(model.PredictStepSeconds(c.Layers.ToList()) - c.StepSeconds) / Math.Max(c.StepSeconds, 1e-12));
+        var memError = checks.Average(c => Math.Abs(model.PredictPeakMemoryIncrement(c.Layers.ToList()) - c.PeakMemoryIncrementBytes) / Math.Max(c.PeakMemoryIncrementBytes, 1.0));
+        return model with { TimeMeanRelativeError = timeError, MemoryMeanRelativeError = memError };
+    }
+
+    /// <summary>Least-squares intercept and slope (the slope is 0 when x does not vary).</summary>
+    private static (double Intercept, double Slope) Line(double[] x, double[] y)
+    {
+        var mx = x.Average();
+        var my = y.Average();
+        var sxx = x.Sum(v => (v - mx) * (v - mx));
+        var slope = sxx > 0 ? x.Zip(y).Sum(p => (p.First - mx) * (p.Second - my)) / sxx : 0;
+        return (my - slope * mx, slope);
+    }
+}
