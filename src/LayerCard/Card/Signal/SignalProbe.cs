@@ -1,0 +1,409 @@
+using System.Diagnostics;
+using System.Globalization;
+using LayerCard.Common;
+using LayerCard.Data;
+using LayerCard.Lora;
+using LayerCard.Models;
+using LayerCard.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerCard.Card;
+
+/// <summary>
+/// The probe pass of the Layer Card: two forward+backward passes of the frozen model over calibration batches.
+/// Pass 1 accumulates Sigma = H'H/N per module input and G = D'H/N per target module, giving resnorm, the
+/// gradient norm and the activation energy; pass 2 projects every token onto each layer's optimal correction
+/// ΔW* = −G Sigma_λ⁻¹ to get per-example first-order loss changes, whose empirical Fisher gives the coupling.
+/// The gradient D w.r.t. each module output comes without hooks: the probe returns output + z for a zero z
+/// that requires grad, and one autograd.grad call after the forward returns every module's D.
+/// </summary>
+public static class SignalProbe
+{
+    /// <summary>Pass an empty target list to probe every linear module of every layer.</summary>
+    public static SignalResult Run(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, SignalOptions options, Device device, IProgress<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var set = Calibration(model, calibration, options);
+        var modules = ResolveTargets(model, targets);
+        int layers = model.Config.Layers;
+
+        MemoryMeter.ResetPeak();
+        var probe = new ZeroProbe(modules.Select(m => m.Module));
+        var groups = new List<InputGroup>();
+        var ridged = new List<RidgedInput>();
+        var updates = new List<Tensor>();
+        int savedStart = model.GradientStartLayer;
+        var installed = new List<AdaptableLinear>();
+        try
+        {
+            foreach (var m in modules)
+            {
+                if (m.Module.Probe != null) throw new InvalidOperationException($"{m.Module.Path} already has a probe");
+                m.Module.Probe = probe;
+                installed.Add(m.Module);
+            }
+            model.GradientStartLayer = 0;
+            using var grad = torch.enable_grad();
+            var batches = BatchSampler.Batches(set, options.BatchSize).ToList();
+
+            // Pass 1: Sigma per input, G per module.
+            var clock = Stopwatch.StartNew();
+            long tokens = 0, targetTokens = 0;
+            for (int b = 0; b < batches.Count; b++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var batch = batches[b];
+                var valid = ValidPositions(batch);
+                var (seen, grads) = ForwardBackward(model, batch, device, probe);
+                if (groups.Count == 0) groups.AddRange(Group(seen, modules));
+                else CheckGrouping(seen, groups);
+                var index = torch.tensor(valid.Flat, device: device);
+                foreach (var group in groups)
+                {
+                    var first = seen[group.Members[0].Slot];
+                    var h = first.Input.reshape(-1, first.Module.InFeatures).index_select(0, index);
+                    group.Input.Add(h);
+                    foreach (var member in group.Members)
+                        member.Signal.AddGradient(h, grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index));
+                }
+                tokens += valid.Flat.Length;
+                targetTokens += batch.TargetTokens;
+                progress?.Report($"signal pass 1/2: batch {b + 1}/{batches.Count}");
+            }
+            double firstSeconds = clock.Elapsed.TotalSeconds;
+            if (targetTokens == 0) throw BadInputException.InFile(set.Source, "the calibration examples have no target tokens");
+
+            // Signals, and the fixed optimal updates for pass 2.
+            var moduleSignals = new List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)>();
+            foreach (var group in groups)
+            {
+                var r = RidgedInput.From(group.Input, options.RidgeEps);
+                ridged.Add(r);
+                foreach (var member in group.Members)
+                {
+                    moduleSignals.Add((member.Entry, ResidualSignal.From(member.Signal, r, options.Rank), member.Slot));
+                    using var update = ResidualSignal.OptimalUpdate(member.Signal, r);
+                    updates.Add(update.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope());
+                }
+            }
+
+            // Pass 2: δ_{l,e} = Σ_m Σ_{t∈e} d_t' ΔW*_m h_t, F = Σ_e δ_e δ_e'.
+            clock.Restart();
+            var fisher = new double[layers, layers];
+            var deltaSums = new double[layers];
+            for (int b = 0; b < batches.Count; b++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var batch = batches[b];
+                var valid = ValidPositions(batch);
+                var (seen, grads) = ForwardBackward(model, batch, device, probe);
+                CheckGrouping(seen, groups);
+                var index = torch.tensor(valid.Flat, device: device);
+                var rows = torch.tensor(valid.Rows, device: device);
+                var delta = torch.zeros([layers, batch.BatchSize], dtype: ScalarType.Float64, device: device);
+                using (torch.no_grad())
+                {
+                    int u = 0;
+                    foreach (var group in groups)
+                    {
+                        var first = seen[group.Members[0].Slot];
+                        var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
+                        foreach (var member in group.Members)
+                        {
+                            var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
+                            var projected = h.matmul(updates[u++].t());
+                            var perToken = (d.to_type(ScalarType.Float64) * projected.to_type(ScalarType.Float64)).sum(1);
+                            delta[member.Entry.Layer].index_add_(0, rows, perToken, 1);
+                        }
+                    }
+                    var f = delta.matmul(delta.t()).cpu();
+                    var sums = delta.sum(1).cpu();
+                    for (int i = 0; i < layers; i++)
+                    {
+                        deltaSums[i] += sums[i].item<double>();
+                        for (int j = 0; j < layers; j++) fisher[i, j] += f[i, j].item<double>();
+                    }
+                }
+                progress?.Report($"signal pass 2/2: batch {b + 1}/{batches.Count}");
+            }
+            double secondSeconds = clock.Elapsed.TotalSeconds;
+
+            var result = Assemble(model, modules, groups, ridged, moduleSignals, fisher, tokens, targetTokens, set.Examples.Count,
+                firstSeconds, secondSeconds);
+            ReportCheck(result, deltaSums, tokens, progress);
+            return result;
+        }
+        finally
+        {
+            foreach (var module in installed) module.Probe = null;
+            model.GradientStartLayer = savedStart;
+            foreach (var group in groups) group.Dispose();
+            foreach (var r in ridged) r.Dispose();
+            foreach (var t in updates) t.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Seconds for one plain forward+backward over the same calibration batches (the gradient reaches every layer,
+    /// as in LoRA training, but nothing is accumulated), so the card can report the signal pass's cost ratio.
+    /// </summary>
+    public static double TimeForwardBackward(CausalLM model, TokenizedSet calibration, SignalOptions options, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var set = Calibration(model, calibration, options);
+        // One zero offset on the first linear module of layer 0: backward then runs through every layer.
+        var first = model.LayerLinears(0).Values.First();
+        if (first.Probe != null) throw new InvalidOperationException($"{first.Path} already has a probe");
+        var probe = new ZeroProbe([first]);
+        int savedStart = model.GradientStartLayer;
+        try
+        {
+            first.Probe = probe;
+            model.GradientStartLayer = 0;
+            using var grad = torch.enable_grad();
+            var batches = BatchSampler.Batches(set, options.BatchSize).ToList();
+            var clock = Stopwatch.StartNew();
+            foreach (var batch in batches)
+            {
+                using var scope = torch.NewDisposeScope();
+                ForwardBackward(model, batch, device, probe);
+            }
+            return clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            first.Probe = null;
+            model.GradientStartLayer = savedStart;
+        }
+    }
+
+    /// <summary>
+    /// The modules probed: those of every layer matching a target by PEFT's rule (every linear module when the
+    /// list is empty), in the layer's forward order.
+    /// </summary>
+    public static IReadOnlyList<ModuleEntry> ResolveTargets(CausalLM model, IReadOnlyList<string> targets)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(targets);
+        var result = new List<ModuleEntry>();
+        var unmatched = new HashSet<string>(targets);
+        for (int layer = 0; layer < model.Config.Layers; layer++)
+        {
+            foreach (var (name, module) in model.LayerLinears(layer))
+            {
+                var matching = targets.Where(t => LoraModel.MatchesTarget(name, t)).ToList();
+                if (targets.Count > 0 && matching.Count == 0) continue;
+                unmatched.ExceptWith(matching);
+                result.Add(new ModuleEntry(layer, name, module));
+            }
+        }
+        if (unmatched.Count > 0)
+        {
+            var available = string.Join(" ", model.LayerLinears(0).Keys);
+            throw new BadInputException($"--targets: '{unmatched.First()}' names no module of {model.Config.Architecture} (modules: {available})");
+        }
+        return result;
+    }
+
+    private static TokenizedSet Calibration(CausalLM model, TokenizedSet calibration, SignalOptions options)
+    {
+        var examples = options.MaxExamples is int max && max < calibration.Examples.Count
+            ? calibration.Examples.Take(max).ToList()
+            : calibration.Examples;
+        int layers = model.Config.Layers;
+        if (examples.Count < layers)
+            throw new BadInputException($"--calibration-examples {examples.Count}: fewer examples than the model's {layers} layers; the coupling needs at least {layers}");
+        return ReferenceEquals(examples, calibration.Examples)
+            ? calibration
+            : new TokenizedSet(calibration.Source, examples, 0, 0, $"the first {examples.Count} of {calibration.Summary}");
+    }
+
+    /// <summary>
+    /// Flat indices (row * Length + t) of the valid positions: t at or before the row's last labelled position.
+    /// Later positions are padding (or trailing prompt) and affect no loss. Rows holds each valid position's row.
+    /// </summary>
+    internal static (long[] Flat, long[] Rows) ValidPositions(Batch batch)
+    {
+        var flat = new List<long>();
+        var rows = new List<long>();
+        for (int b = 0; b < batch.BatchSize; b++)
+        {
+            int last = -1;
+            for (int t = batch.Length - 1; t >= 0; t--)
+                if (batch.Labels[b * batch.Length + t] != Tokenization.IgnoreLabel) { last = t; break; }
+            for (int t = 0; t <= last; t++)
+            {
+                flat.Add((long)b * batch.Length + t);
+                rows.Add(b);
+            }
+        }
+        return (flat.ToArray(), rows.ToArray());
+    }
+
+    private static (IReadOnlyList<ZeroProbe.Observation> Seen, List<Tensor> Grads) ForwardBackward(CausalLM model, Batch batch, Device device, ZeroProbe probe)
+    {
+        probe.Begin();
+        var loss = CompletionLoss.Sum(model, batch, device);
+        var seen = probe.End();
+        var zs = seen.Select(s => s.Zero).ToList();
+        var grads = torch.autograd.grad([loss], zs, allow_unused: true).ToList();
+        for (int i = 0; i < grads.Count; i++)
+            if (grads[i] is null || grads[i].IsInvalid) grads[i] = torch.zeros_like(zs[i]);
+        return (seen, grads);
+    }
+
+    private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules)
+    {
+        var entryOf = modules.ToDictionary(m => m.Module.Path, m => m, StringComparer.Ordinal);
+        var groups = new List<InputGroup>();
+        for (int slot = 0; slot < seen.Count; slot++)
+        {
+            var observation = seen[slot];
+            var entry = entryOf[observation.Module.Path];
+            // Same layer and the very same input tensor: one Sigma.
+            var group = groups.FirstOrDefault(g => g.Layer == entry.Layer && ReferenceEquals(seen[g.Members[0].Slot].Input, observation.Input));
+            if (group is null)
+            {
+                group = new InputGroup(entry.Layer, new InputAccumulator(entry.Module.InFeatures));
+                groups.Add(group);
+            }
+            group.Members.Add(new GroupMember(entry, slot, new SignalAccumulator(group.Input, entry.Module.OutFeatures)));
+        }
+        var missing = modules.Where(m => !seen.Any(s => ReferenceEquals(s.Module, m.Module))).ToList();
+        if (missing.Count > 0) throw new InvalidOperationException($"the forward pass never called {missing[0].Module.Path}");
+        return groups;
+    }
+
+    private static void CheckGrouping(IReadOnlyList<ZeroProbe.Observation> seen, List<InputGroup> groups)
+    {
+        foreach (var group in groups)
+        {
+            var input = seen[group.Members[0].Slot].Input;
+            foreach (var member in group.Members)
+            {
+                if (!ReferenceEquals(seen[member.Slot].Module, member.Entry.Module) || !ReferenceEquals(seen[member.Slot].Input, input))
+                    throw new InvalidOperationException($"the forward pass called the modules differently from the first batch (at {member.Entry.Module.Path})");
+            }
+        }
+    }
+
+    private static SignalResult Assemble(CausalLM model, IReadOnlyList<ModuleEntry> modules, List<InputGroup> groups, List<RidgedInput> ridged,
+        List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)> signals, double[,] fisher, long tokens, long targetTokens, int examples,
+        double firstSeconds, double secondSeconds)
+    {
+        int layers = model.Config.Layers;
+        double gainScale = 0.5 * tokens / targetTokens;
+        var energies = new List<ActivationEnergy>();
+        var firstEnergy = new ActivationEnergy?[layers];
+        for (int g = 0; g < groups.Count; g++)
+        {
+            var group = groups[g];
+            var name = model.LayerPrefix(group.Layer) + string.Join("+", group.Members.Select(m => m.Entry.Name));
+            var energy = ridged[g].Energy(name);
+            energies.Add(energy);
+            firstEnergy[group.Layer] ??= energy;
+        }
+
+        // Report modules in the layers' dictionary order (the order of ResolveTargets), not the call order.
+        var order = modules.Select((m, i) => (m.Module.Path, i)).ToDictionary(x => x.Path, x => x.i, StringComparer.Ordinal);
+        var sorted = signals.OrderBy(s => order[s.Entry.Module.Path]).ToList();
+        var moduleResults = sorted.Select(s => new ModuleSignal(s.Entry.Layer, s.Entry.Name, s.Entry.Module.InFeatures, s.Entry.Module.OutFeatures,
+            s.Signal.ResNorm, s.Signal.ResNormRankR, s.Signal.GradNorm, gainScale * s.Signal.ResNormSquared)).ToList();
+        var layerResults = new List<LayerSignal>();
+        for (int l = 0; l < layers; l++)
+        {
+            var mine = sorted.Where(s => s.Entry.Layer == l).Select(s => s.Signal).ToList();
+            double res2 = mine.Sum(s => s.ResNormSquared), rank2 = mine.Sum(s => s.ResNormSquaredRankR), grad2 = mine.Sum(s => s.GradNormSquared);
+            layerResults.Add(new LayerSignal(l, Math.Sqrt(res2), Math.Sqrt(rank2), Math.Sqrt(grad2), gainScale * res2,
+                firstEnergy[l] ?? throw new InvalidOperationException($"layer {l} has no probed module")));
+        }
+
+        var coupling = new double[layers, layers];
+        var signed = new double[layers, layers];
+        for (int i = 0; i < layers; i++)
+        {
+            for (int j = 0; j < layers; j++)
+            {
+                double norm = Math.Sqrt(fisher[i, i] * fisher[j, j]);
+                double rho = i == j ? 1 : norm > 0 ? Math.Clamp(fisher[i, j] / norm, -1, 1) : 0;
+                signed[i, j] = rho;
+                coupling[i, j] = Math.Abs(rho);
+            }
+        }
+        return new SignalResult(layerResults, moduleResults, energies, coupling, signed, tokens, targetTokens, examples,
+            firstSeconds, secondSeconds, MemoryMeter.PeakBytes());
+    }
+
+    /// <summary>
+    /// Σ_e δ_{l,e} must equal −N · resnorm²_l (the same G enters both passes); the largest relative difference
+    /// over layers is reported as a check of the second pass.
+    /// </summary>
+    private static void ReportCheck(SignalResult result, double[] deltaSums, long tokens, IProgress<string>? progress)
+    {
+        if (progress is null) return;
+        double worst = 0;
+        foreach (var layer in result.Layers)
+        {
+            double expected = -tokens * layer.ResNorm * layer.ResNorm;
+            if (expected == 0) continue;
+            worst = Math.Max(worst, Math.Abs(deltaSums[layer.Layer] - expected) / Math.Abs(expected));
+        }
+        progress.Report(string.Create(CultureInfo.InvariantCulture, $"signal pass check: max relative error {worst:E2}"));
+    }
+
+    /// <summary>A probed module: its layer, its name inside the layer ("self_attn.q_proj") and the module.</summary>
+    public sealed record ModuleEntry(int Layer, string Name, AdaptableLinear Module);
+
+    private sealed record GroupMember(ModuleEntry Entry, int Slot, SignalAccumulator Signal);
+
+    private sealed class InputGroup(int layer, InputAccumulator input) : IDisposable
+    {
+        public int Layer { get; } = layer;
+        public InputAccumulator Input { get; } = input;
+        public List<GroupMember> Members { get; } = [];
+
+        public void Dispose()
+        {
+            foreach (var m in Members) m.Signal.Dispose();
+            Input.Dispose();
+        }
+    }
+
+    /// <summary>Returns output + z with z = 0 requiring grad, and remembers (module, input, z) in call order.</summary>
+    private sealed class ZeroProbe : ILinearProbe
+    {
+        private readonly HashSet<string> modules;
+        private List<Observation> seen = [];
+
+        public ZeroProbe(IEnumerable<AdaptableLinear> modules) => this.modules = new HashSet<string>(modules.Select(m => m.Path), StringComparer.Ordinal);
+
+        public sealed record Observation(AdaptableLinear Module, Tensor Input, Tensor Zero);
+
+        public void Begin() => seen = [];
+
+        public IReadOnlyList<Observation> End()
+        {
+            var result = seen;
+            seen = [];
+            return result;
+        }
+
+        public Tensor Observe(AdaptableLinear module, Tensor input, Tensor output)
+        {
+            if (!modules.Contains(module.Path)) return output;
+            if (seen.Any(s => ReferenceEquals(s.Module, module)))
+                throw new InvalidOperationException($"{module.Path} was called twice in one forward pass");
+            var zero = torch.zeros_like(output, requires_grad: true);
+            seen.Add(new Observation(module, input, zero));
+            return output + zero;
+        }
+    }
+}

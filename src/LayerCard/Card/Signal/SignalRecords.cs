@@ -1,0 +1,48 @@
+using LayerCard.Common;
+
+namespace LayerCard.Card;
+
+/// <param name="RidgeEps">λ = RidgeEps · tr(Sigma) / d_in.</param>
+/// <param name="Rank">r of the rank-r resnorm (the LoRA rank the card plans for).</param>
+/// <param name="BatchSize">Sequences per forward/backward of the probe pass.</param>
+/// <param name="MaxExamples">Use only the first this many calibration examples (null: all).</param>
+public sealed record SignalOptions(double RidgeEps = 1e-3, int Rank = 8, int BatchSize = 8, int? MaxExamples = null)
+{
+    public void Validate()
+    {
+        if (!(RidgeEps >= 0) || double.IsInfinity(RidgeEps)) throw new BadInputException($"--ridge-eps must be a finite number >= 0, not {RidgeEps}");
+        if (Rank < 1) throw new BadInputException($"--rank must be at least 1, not {Rank}");
+        if (BatchSize < 1) throw new BadInputException($"--batch-size must be at least 1, not {BatchSize}");
+        if (MaxExamples is < 1) throw new BadInputException($"--calibration-examples must be at least 1, not {MaxExamples}");
+    }
+}
+
+/// <summary>One module's signal. ResNorm, ResNormRankR and GradNorm are norms (not squared); PredictedGain is ½ resnorm² · N / T, in units of the mean completion loss.</summary>
+public sealed record ModuleSignal(int Layer, string Module, int InFeatures, int OutFeatures, double ResNorm, double ResNormRankR, double GradNorm, double PredictedGain);
+
+/// <summary>
+/// Second-moment statistics of one module input (shared by the modules named in <paramref name="Input"/>):
+/// tr Sigma, its largest and smallest eigenvalue (no ridge), the condition number of Sigma_λ and the effective
+/// rank (tr Sigma)² / tr(Sigma²).
+/// </summary>
+public sealed record ActivationEnergy(string Input, int Dim, double Trace, double MaxEigenvalue, double MinEigenvalue, double Condition, double EffectiveRank);
+
+/// <summary>A layer's signal: resnorm² (and rank-r resnorm², ||G||²_F) summed over its target modules; Energy is its first input group in forward order.</summary>
+public sealed record LayerSignal(int Layer, double ResNorm, double ResNormRankR, double GradNorm, double PredictedGain, ActivationEnergy Energy);
+
+/// <summary>
+/// The signal columns of the Layer Card. Coupling is |F_ll'| / sqrt(F_ll F_l'l') and SignedCorrelation the same
+/// without the absolute value (L x L, diagonal 1). Tokens is N (valid positions), TargetTokens T.
+/// </summary>
+public sealed record SignalResult(
+    IReadOnlyList<LayerSignal> Layers,
+    IReadOnlyList<ModuleSignal> Modules,
+    IReadOnlyList<ActivationEnergy> Inputs,
+    double[,] Coupling,
+    double[,] SignedCorrelation,
+    long Tokens,
+    long TargetTokens,
+    int Examples,
+    double FirstPassSeconds,
+    double SecondPassSeconds,
+    long PeakMemoryBytes);

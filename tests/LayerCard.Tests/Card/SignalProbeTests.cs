@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using LayerCard.Card;
+using LayerCard.Common;
+using LayerCard.Data;
+using LayerCard.Models;
+using LayerCard.Tests.Models;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace LayerCard.Tests.Card;
+
+public class SignalProbeTests(ITestOutputHelper output)
+{
+    /// <summary>Random sequences of different lengths (so batches carry right padding) with loss after a short prompt.</summary>
+    internal static TokenizedSet FakeSet(int vocab, int examples, long seed, int minLength = 6, int maxLength = 12)
+    {
+        var random = new Random((int)seed);
+        var list = new List<TokenizedExample>();
+        for (int e = 0; e < examples; e++)
+        {
+            int length = random.Next(minLength, maxLength + 1), prompt = random.Next(1, 4);
+            var ids = Enumerable.Range(0, length).Select(_ => random.Next(1, vocab)).ToArray();
+            var labels = new int[length];
+            for (int t = 0; t < length; t++) labels[t] = t + 1 < length && t + 1 >= prompt ? ids[t + 1] : Tokenization.IgnoreLabel;
+            list.Add(new TokenizedExample(ids, labels, e));
+        }
+        return new TokenizedSet("fake", list, 0, 0, $"{examples} fake examples");
+    }
+
+    private static void AssertWellFormed(SignalResult result, int layers)
+    {
+        Assert.Equal(layers, result.Layers.Count);
+        foreach (var m in result.Modules)
+        {
+            Assert.True(double.IsFinite(m.ResNorm) && m.ResNorm > 0, $"{m.Layer} {m.Module} resnorm {m.ResNorm}");
+            Assert.True(double.IsFinite(m.GradNorm) && m.GradNorm > 0);
+            Assert.True(m.ResNormRankR <= m.ResNorm * (1 + 1e-9));
+            Assert.True(double.IsFinite(m.PredictedGain) && m.PredictedGain > 0);
+        }
+        foreach (var l in result.Layers)
+        {
+            Assert.True(double.IsFinite(l.ResNorm) && l.ResNorm > 0);
+            Assert.True(double.IsFinite(l.GradNorm) && l.GradNorm > 0);
+            Assert.True(double.IsFinite(l.Energy.Trace) && l.Energy.Trace > 0);
+            Assert.True(l.Energy.Condition >= 1 && double.IsFinite(l.Energy.Condition));
+            Assert.True(l.Energy.EffectiveRank >= 1 - 1e-9 && l.Energy.EffectiveRank <= l.Energy.Dim + 1e-9);
+            Assert.True(l.Energy.MinEigenvalue <= l.Energy.MaxEigenvalue);
+            var mine = result.Modules.Where(m => m.Layer == l.Layer).ToList();
+            Assert.Equal(mine.Sum(m => m.ResNorm * m.ResNorm), l.ResNorm * l.ResNorm, l.ResNorm * l.ResNorm * 1e-9);
+            Assert.Equal(mine.Sum(m => m.PredictedGain), l.PredictedGain, l.PredictedGain * 1e-9);
+        }
+        Assert.Equal(layers, result.Coupling.GetLength(0));
+        for (int i = 0; i < layers; i++)
+        {
+            Assert.Equal(1, result.Coupling[i, i]);
+            Assert.Equal(1, result.SignedCorrelation[i, i]);
+            for (int j = 0; j < layers; j++)
+            {
+                Assert.InRange(result.Coupling[i, j], 0, 1);
+                Assert.Equal(result.Coupling[i, j], result.Coupling[j, i], 1e-12);
+                Assert.Equal(result.SignedCorrelation[i, j], result.SignedCorrelation[j, i], 1e-12);
+                Assert.Equal(Math.Abs(result.SignedCorrelation[i, j]), result.Coupling[i, j], 1e-15);
+            }
+        }
+        Assert.True(result.Tokens > result.TargetTokens && result.TargetTokens > 0);
+        Assert.True(result.PeakMemoryBytes > 0);
+    }
+
+    /// <summary>The second pass's Σ_e δ_{l,e} must equal −N resnorm²_l; the probe reports the relative error.</summary>
+    private static double CheckError(IEnumerable<string> messages)
+    {
+        var line = messages.Single(m => m.StartsWith("signal pass check", StringComparison.Ordinal));
+        return double.Parse(Regex.Match(line, @"error (\S+)").Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
+    private sealed class Collect : IProgress<string>
+    {
+        public List<string> Messages { get; } = [];
+        public void Report(string value) => Messages.Add(value);
+    }
+
+    [Fact]
+    public void TinyLlamaAllLinearModules()
+    {
+        var config = TinyModels.Llama(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 1));
+        var set = FakeSet(config.Vocab, 10, 1);
+        var progress = new Collect();
+        var result = SignalProbe.Run(model, set, [], new SignalOptions(BatchSize: 4), CPU, progress);
+
+        AssertWellFormed(result, 3);
+        Assert.Equal(3 * 7, result.Modules.Count);
+        Assert.Equal(10, result.Examples);
+        Assert.Equal(set.TargetTokens, result.TargetTokens);
+        // N counts positions up to each row's last label: here every sequence is labelled to its second-to-last token.
+        Assert.Equal(set.Examples.Sum(e => e.InputIds.Length - 1), result.Tokens);
+        // q/k/v share one input, gate/up another; o_proj and down_proj read their own.
+        Assert.Equal(3 * 4, result.Inputs.Count);
+        Assert.Equal(
+            ["model.layers.0.self_attn.q_proj+self_attn.k_proj+self_attn.v_proj", "model.layers.0.self_attn.o_proj",
+             "model.layers.0.mlp.gate_proj+mlp.up_proj", "model.layers.0.mlp.down_proj"],
+            result.Inputs.Take(4).Select(i => i.Input));
+        Assert.Equal(result.Inputs[0], result.Layers[0].Energy);
+        Assert.Equal(config.Hidden, result.Inputs[0].Dim);
+        Assert.Equal(config.QDim, result.Inputs[1].Dim);
+        Assert.Equal(config.Intermediate, result.Inputs[3].Dim);
+        Assert.True(CheckError(progress.Messages) < 1e-3, string.Join("\n", progress.Messages));
+        foreach (var layer in Enumerable.Range(0, 3))
+            Assert.All(model.LayerLinears(layer).Values, m => Assert.Null(m.Probe));
+        Assert.Equal(0, model.GradientStartLayer);
+    }
+
+    [Fact]
+    public void TinyGpt2DefaultTargets()
+    {
+        var config = TinyModels.Gpt2(layers: 2);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 2));
+        var progress = new Collect();
+        var result = SignalProbe.Run(model, FakeSet(config.Vocab, 6, 2), ["attn.c_attn"], new SignalOptions(Rank: 4, BatchSize: 4), CPU, progress);
+        AssertWellFormed(result, 2);
+        Assert.Equal(["attn.c_attn", "attn.c_attn"], result.Modules.Select(m => m.Module));
+        Assert.Equal(3 * config.Hidden, result.Modules[0].OutFeatures);
+        Assert.Equal(["transformer.h.0.attn.c_attn", "transformer.h.1.attn.c_attn"], result.Inputs.Select(i => i.Input));
+        Assert.True(CheckError(progress.Messages) < 1e-3);
+
+        var all = SignalProbe.Run(model, FakeSet(config.Vocab, 6, 2), [], new SignalOptions(BatchSize: 3), CPU);
+        AssertWellFormed(all, 2);
+        Assert.Equal(2 * 4, all.Modules.Count);
+        Assert.Equal(2 * 4, all.Inputs.Count);
+        // The same c_attn statistics whatever else is probed and however the examples are batched.
+        Assert.Equal(result.Modules[1].ResNorm, all.Modules.Single(m => m.Layer == 1 && m.Module == "attn.c_attn").ResNorm, result.Modules[1].ResNorm * 1e-4);
+    }
+
+    [Fact]
+    public void QAndVShareTheAttentionInput()
+    {
+        var config = TinyModels.Llama(architecture: "Qwen2ForCausalLM", layers: 2);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 3));
+        var result = SignalProbe.Run(model, FakeSet(config.Vocab, 4, 3), ["q_proj", "v_proj"], new SignalOptions(), CPU);
+        AssertWellFormed(result, 2);
+        Assert.Equal(["self_attn.q_proj", "self_attn.v_proj", "self_attn.q_proj", "self_attn.v_proj"], result.Modules.Select(m => m.Module));
+        Assert.Equal(["model.layers.0.self_attn.q_proj+self_attn.v_proj", "model.layers.1.self_attn.q_proj+self_attn.v_proj"], result.Inputs.Select(i => i.Input));
+    }
+
+    [Fact]
+    public void FewerExamplesThanLayersIsRefused()
+    {
+        var config = TinyModels.Llama(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 4));
+        var error = Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 10, 4), [], new SignalOptions(MaxExamples: 2), CPU));
+        Assert.Equal("--calibration-examples 2: fewer examples than the model's 3 layers; the coupling needs at least 3", error.Message);
+        Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 2, 4), [], new SignalOptions(), CPU));
+        var unknown = Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 4, 4), ["c_attn"], new SignalOptions(), CPU));
+        Assert.StartsWith("--targets: 'c_attn' names no module", unknown.Message);
+        Assert.All(model.LayerLinears(0).Values, m => Assert.Null(m.Probe));
+    }
+
+    [Fact]
+    public void ProbesAreRemovedWhenThePassFails()
+    {
+        var config = TinyModels.Llama(layers: 2);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 5));
+        var set = FakeSet(config.Vocab, 4, 5);
+        var stop = new Stop();
+        Assert.Throws<OperationCanceledException>(() => SignalProbe.Run(model, set, [], new SignalOptions(BatchSize: 2), CPU, stop));
+        for (int layer = 0; layer < 2; layer++) Assert.All(model.LayerLinears(layer).Values, m => Assert.Null(m.Probe));
+    }
+
+    private sealed class Stop : IProgress<string>
+    {
+        public void Report(string value) => throw new OperationCanceledException(value);
+    }
+
+    [Fact]
+    public void MaxExamplesUsesTheFirstExamples()
+    {
+        var config = TinyModels.Llama(layers: 2);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 6));
+        var set = FakeSet(config.Vocab, 9, 6);
+        var first = new TokenizedSet("fake", set.Examples.Take(5).ToList(), 0, 0, "5");
+        var a = SignalProbe.Run(model, set, ["v_proj"], new SignalOptions(MaxExamples: 5), CPU);
+        var b = SignalProbe.Run(model, first, ["v_proj"], new SignalOptions(), CPU);
+        Assert.Equal(5, a.Examples);
+        Assert.Equal(b.Tokens, a.Tokens);
+        Assert.Equal(b.Layers[1].ResNorm, a.Layers[1].ResNorm, b.Layers[1].ResNorm * 1e-6);
+    }
+
+    [Fact]
+    public void SignalPassCostsAboutTwoForwardBackwards()
+    {
+        var config = TinyModels.Llama(layers: 4, hidden: 64, intermediate: 128, vocab: 256);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
+        var set = FakeSet(config.Vocab, 32, 7, 48, 64);
+        var options = new SignalOptions(BatchSize: 8);
+        SignalProbe.TimeForwardBackward(model, set, options, CPU); // warm-up
+        double plain = SignalProbe.TimeForwardBackward(model, set, options, CPU);
+        var result = SignalProbe.Run(model, set, [], options, CPU);
+        double signal = result.FirstPassSeconds + result.SecondPassSeconds;
+        output.WriteLine($"forward+backward {plain:F3}s; signal pass {result.FirstPassSeconds:F3}s + {result.SecondPassSeconds:F3}s = {signal:F3}s; ratio {signal / plain:F2}; peak {result.PeakMemoryBytes / 1e6:F0} MB");
+        Assert.True(plain > 0 && signal > 0);
+    }
+}
