@@ -1,0 +1,48 @@
+using System.Globalization;
+using LayerCard.Reports;
+
+namespace LayerCard.Card;
+
+/// <summary>The card as Markdown: the per-layer table, the card's predictiveness and its own cost.</summary>
+public static class CardSummary
+{
+    public static string ToMarkdown(CardDocument card)
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine($"# Layer Card: {card.Model.Reference} on {card.Dataset.Reference}");
+        text.AppendLine();
+        text.AppendLine($"{card.Model.Architecture}, {card.Model.Layers} layers, hidden {card.Model.Hidden}; LoRA r={card.Lora.Rank} alpha={F(card.Lora.Alpha)} on {string.Join(", ", card.Lora.Targets)}; " +
+                        $"{card.Calibration.Examples} calibration examples ({card.Calibration.Tokens:N0} tokens).");
+        text.AppendLine();
+        var headers = new[] { "layer", "resnorm", "rank-r", "grad norm", "pred. gain", "energy tr", "cond", "eff. rank", "params", "step ms", "peak MiB", "infer ms", "measured gain" };
+        var rows = card.Layers.Select(r => new[]
+        {
+            $"{r.Layer}", F(r.ResNorm), F(r.ResNormRankR), F(r.GradNorm), F(r.PredictedGain), F(r.EnergyTrace), F(r.EnergyCondition), F(r.EnergyEffectiveRank),
+            $"{r.AdapterParameters:N0}", r.StepSeconds is double s ? F(s * 1000) : "-", r.PeakMemoryIncrementBytes is long m ? F(m / 1048576.0) : "-",
+            r.InferenceOverheadSeconds is double o ? F(o * 1000) : "-", r.MeasuredGain is double g ? F(g) : "-",
+        }).ToList();
+        text.AppendLine(Markdown.Table(headers, rows));
+        if (card.Predictiveness is { } p)
+        {
+            text.AppendLine();
+            text.AppendLine("Spearman correlation of each signal column with the measured single-layer gain: " +
+                            string.Join(", ", p.SpearmanWithMeasuredGain.Select(kv => $"{kv.Key} {F(kv.Value)}")) + ".");
+            text.AppendLine($"All layers: predicted gain {F(p.AllLayersPredictedGain)} from single-layer gains and coupling (plain sum {F(p.SumOfSingleGains)}), measured {F(p.AllLayersMeasuredGain)}.");
+        }
+        if (card.CostModel is { } c)
+            text.AppendLine($"Cost model: step = {F(c.TimeBase * 1000)} ms + {F(c.TimePerBackwardLayer * 1000)} ms per layer of backward span + {F(c.TimePerAdaptedLayer * 1000)} ms per adapted layer" +
+                            (c.TimeMeanRelativeError is double e ? $"; mean relative error on {c.CheckedSets} measured sets: time {e:P0}, memory {c.MemoryMeanRelativeError:P0}." : "."));
+        var t = card.Timing;
+        text.AppendLine($"The card took {F(t.CardSeconds)} s: signal {F(t.SignalSeconds)} s ({F(t.SignalOverForwardBackward)}x one forward+backward over the calibration set), probes {F(t.ProbeSeconds)} s" +
+                        (t.FullFineTuneSeconds is double full ? $"; a full-layer fine-tune of {t.FullFineTuneSteps} steps takes about {F(full)} s at the measured all-layer step time, so the card costs {F(t.CardOverFullFineTune)}x of it." : "."));
+        return text.ToString();
+    }
+
+    private static string F(double? value) => value switch
+    {
+        null => "-",
+        double v when double.IsNaN(v) => "n/a",
+        double v when v != 0 && (Math.Abs(v) >= 1e5 || Math.Abs(v) < 1e-3) => v.ToString("0.00e+0", CultureInfo.InvariantCulture),
+        double v => v.ToString(Math.Abs(v) >= 100 ? "0.0" : "0.000", CultureInfo.InvariantCulture),
+    };
+}

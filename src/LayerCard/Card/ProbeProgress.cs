@@ -1,0 +1,38 @@
+using System.Text.Json;
+using LayerCard.Common;
+
+namespace LayerCard.Card;
+
+/// <summary>
+/// Finished single-layer probes of a card in the making, saved after each layer (atomically) so that a card
+/// killed midway resumes without redoing them. Keyed by the card's cache key: other settings start afresh.
+/// </summary>
+internal static class ProbeProgress
+{
+    private sealed record Saved(string Key, List<LayerProbe> Probes);
+
+    public static IReadOnlyList<LayerProbe> Load(string? path, string key)
+    {
+        if (path is null || !File.Exists(path)) return [];
+        try
+        {
+            var saved = JsonSerializer.Deserialize<Saved>(File.ReadAllText(path), CardDocument.Json);
+            return saved is not null && saved.Key == key ? saved.Probes : [];
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
+    }
+
+    public static void Save(string? path, string key, IReadOnlyList<LayerProbe> probes)
+    {
+        if (path is null) return;
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new Saved(key, probes.ToList()), CardDocument.Json));
+    }
+
+    public static void Clear(string? path)
+    {
+        if (path != null && File.Exists(path)) File.Delete(path);
+    }
+}
