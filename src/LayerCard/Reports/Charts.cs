@@ -198,6 +198,8 @@ public static class Charts
         heatmap.Colormap = colormap;
         heatmap.ManualRange = new ScottPlot.Range(min, max);
         heatmap.NaNCellColor = Colors.LightGray;
+        // Vector cells: a bitmap heatmap inside an SVG is smoothed by browsers into a blur when scaled.
+        heatmap.RenderStrategy = new ScottPlot.Plottables.Heatmap.RenderStrategies.Rectangles();
         heatmap.Rectangle = new CoordinateRect(0, n, 0, n);
         var colorBar = plot.Add.ColorBar(heatmap);
         colorBar.Label = "";
