@@ -158,11 +158,7 @@ public static class Charts
             plot.Axes.Bottom.TickGenerator =
                 new ScottPlot.TickGenerators.NumericManual(positions, categories.ToArray());
             plot.Axes.Bottom.MajorTickStyle.Length = 0;
-            if (categories.Count > 12 || categories.Any(c => c.Length > 8))
-            {
-                plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
-                plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-            }
+            if (categories.Count > 12 || categories.Any(c => c.Length > 8)) SlantBottomLabels(plot, categories);
             plot.HideGrid();
             plot.Grid.YAxisStyle.IsVisible = true;
         }
@@ -210,11 +206,7 @@ public static class Charts
         // Row 0 is drawn at the top, so the y ticks run in reverse.
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             centres, labelArray.Reverse().ToArray());
-        if (n > 12 || labels.Any(l => l.Length > 6))
-        {
-            plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
-            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-        }
+        if (n > 12 || labels.Any(l => l.Length > 6)) SlantBottomLabels(plot, labels);
         plot.HideGrid();
         plot.Axes.SetLimits(0, n, 0, n);
 
@@ -286,6 +278,20 @@ public static class Charts
         plot.Axes.Margins(horizontal: 0.12, vertical: 0.1);
         Finish(plot, drawn, series.Count > 1 || diagonal);
         return plot;
+    }
+
+    /// <summary>
+    /// Slants crowded category labels. ScottPlot does not grow the axis for rotated text, so the axis is sized
+    /// here from the longest label; otherwise the labels run into the axis title and off the image.
+    /// </summary>
+    private static void SlantBottomLabels(Plot plot, IReadOnlyList<string> labels)
+    {
+        var axis = plot.Axes.Bottom;
+        axis.TickLabelStyle.Rotation = 45;
+        axis.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        var longest = labels.Count == 0 ? 0 : labels.Max(l => l.Length);
+        var charWidth = axis.TickLabelStyle.FontSize * 0.62;
+        axis.MinimumSize = (float)(longest * charWidth * Math.Sin(Math.PI / 4) + 8 + 1.6 * axis.Label.FontSize);
     }
 
     private static void Finish(Plot plot, int drawn, bool legend)
