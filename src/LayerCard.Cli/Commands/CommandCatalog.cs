@@ -12,5 +12,6 @@ public static class CommandCatalog
         LoraCommands.Train(stdout),
         LoraCommands.Eval(stdout),
         LoraCommands.Export(stdout),
+        CardCommands.Card(stdout),
     ];
 }

@@ -37,6 +37,10 @@ public sealed record CardRequest
     public long Seed { get; init; }
     /// <summary>Where partial probe results go, so a killed card resumes where it stopped.</summary>
     public string? ProgressPath { get; init; }
+    /// <summary>Finished cards by cache key; the same model, data and settings reuse one.</summary>
+    public string? CacheFolder { get; init; }
+    /// <summary>Layers that get probe runs (default all); the others carry signal columns only.</summary>
+    public string? ProbeLayers { get; init; }
 }
 
 /// <summary>
@@ -48,7 +52,8 @@ public static class CardBuilder
 {
     public const double ProbeBudgetFraction = 0.35;
 
-    public static CardDocument Build(CardRequest request, Device device, IProgress<string>? progress = null)
+    /// <summary>Builds the card, or returns the cached one for the same model, data and settings (Reused true).</summary>
+    public static (CardDocument Card, bool Reused) Build(CardRequest request, Device device, IProgress<string>? progress = null)
     {
         var clock = Stopwatch.StartNew();
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
@@ -66,6 +71,13 @@ public static class CardBuilder
             throw new BadInputException($"--data {request.Data}: only {calibration.Examples.Count} usable calibration examples for {layerCount} layers; the coupling needs at least {layerCount}");
         var targets = request.Targets is { Count: > 0 } ? request.Targets : LoraConfig.DefaultTargets(loaded.Config.Family);
         var key = CacheKey(loaded.ContentHash, train.ContentHash, request, targets);
+        var probeLayers = request.ProbeLayers is null ? Enumerable.Range(0, layerCount).ToList() : LayerSelection.Parse(request.ProbeLayers, layerCount, "--probe-layers").ToList();
+        var cachePath = request.CacheFolder is null ? null : Path.Combine(request.CacheFolder, key + ".json");
+        if (cachePath != null && File.Exists(cachePath))
+        {
+            try { return (CardDocument.Load(cachePath), true); }
+            catch (BadInputException) { progress?.Report($"ignoring an unreadable cached card {cachePath}"); }
+        }
 
         progress?.Report($"signal pass over {calibration.Examples.Count} calibration examples ({calibration.TotalTokens:N0} tokens)");
         var signalOptions = new SignalOptions(request.RidgeEps, request.Rank, request.BatchSize);
@@ -78,7 +90,7 @@ public static class CardBuilder
         IReadOnlyList<LayerProbe> layerProbes = [];
         CostModel? costModel = null;
         if (!request.NoProbes)
-            (probes, layerProbes, costModel) = RunProbes(request, model, layerCount, targets, trainSet, validationSet, device, key, progress);
+            (probes, layerProbes, costModel) = RunProbes(request, model, layerCount, probeLayers, targets, trainSet, validationSet, device, key, progress);
         var probeSeconds = probeClock.Elapsed.TotalSeconds;
 
         var rows = signal.Layers.Select(s =>
@@ -93,7 +105,7 @@ public static class CardBuilder
         var predictiveness = probes is null ? null : Predictiveness(rows, signal, probes);
         var fullSeconds = probes is null ? (double?)null : probes.AllLayers.StepSeconds * request.FullFineTuneSteps;
         var cardSeconds = clock.Elapsed.TotalSeconds;
-        return new CardDocument
+        var card = new CardDocument
         {
             CacheKey = key,
             Created = DateTimeOffset.UtcNow,
@@ -111,14 +123,16 @@ public static class CardBuilder
             Timing = new CardTiming(signalSeconds, forwardBackward, signalSeconds / Math.Max(forwardBackward, 1e-9), probeSeconds, cardSeconds,
                 request.FullFineTuneSteps, fullSeconds, fullSeconds is double f ? cardSeconds / f : null),
         };
+        if (cachePath != null) card.Save(cachePath);
+        return (card, false);
     }
 
-    private static (CardProbes, IReadOnlyList<LayerProbe>, CostModel) RunProbes(CardRequest request, CausalLM model, int layerCount, IReadOnlyList<string> targets,
+    private static (CardProbes, IReadOnlyList<LayerProbe>, CostModel) RunProbes(CardRequest request, CausalLM model, int layerCount, IReadOnlyList<int> probeLayers, IReadOnlyList<string> targets,
         TokenizedSet train, TokenizedSet validation, Device device, string key, IProgress<string>? progress)
     {
         // Each single-layer run and the all-layer run take `steps`; with every run at most as dear as the
         // all-layer one, (L + 1) * steps stays within the budget's share of the full fine-tune's steps.
-        var steps = request.ProbeSteps ?? Math.Max(2, (int)(ProbeBudgetFraction * request.FullFineTuneSteps / (layerCount + 1)));
+        var steps = request.ProbeSteps ?? Math.Max(2, (int)(ProbeBudgetFraction * request.FullFineTuneSteps / (probeLayers.Count + 1)));
         var settings = new ProbeSettings(targets, request.Rank, request.Alpha, steps, request.BatchSize, request.LearningRate, request.Seed);
         var baseLoss = LossEvaluation.MeanLoss(model, validation, settings.EvalBatchSize, device).MeanLoss;
         var inferenceBatch = BatchSampler.Batches(validation, Math.Min(4, validation.Examples.Count)).First();
@@ -126,7 +140,7 @@ public static class CardBuilder
         var saved = ProbeProgress.Load(request.ProgressPath, key);
         var singles = new List<LayerProbe>(saved);
         // Top layer first: each run then needs at least the memory of the one before, so peak increments are not hidden by a heap already grown.
-        foreach (var layer in Enumerable.Range(0, layerCount).Reverse())
+        foreach (var layer in probeLayers.OrderDescending())
         {
             if (singles.Any(p => p.Layer == layer)) { progress?.Report($"layer {layer}: probe reused from an interrupted run"); continue; }
             progress?.Report($"layer {layer}: LoRA probe, {steps} steps");
@@ -194,7 +208,7 @@ public static class CardBuilder
         {
             CardDocument.CurrentSchemaVersion, modelHash, dataHash, request.EvalData, Format = request.Format.ToString(), request.Labels, targets,
             request.Rank, request.Alpha, request.MaxLength, request.CalibrationExamples, request.RidgeEps, request.ProbeSteps, request.NoProbes,
-            request.BatchSize, request.LearningRate, request.FullFineTuneSteps, request.ValidationExamples, request.Seed,
+            request.BatchSize, request.LearningRate, request.FullFineTuneSteps, request.ValidationExamples, request.Seed, request.ProbeLayers,
         });
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];
     }
