@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
+using LayerCard.Common;
 using LayerCard.Models.Checkpoints;
 using LayerCard.Tests.Foundation;
 using LayerCard.Tests.Models;
@@ -29,6 +30,9 @@ public static class CorpusFiles
         File.WriteAllText(Path.Combine(folder, "config.json"), configText);
         return folder;
     }
+
+    /// <summary>The real llama2.c tokenizer of stories260K, for cases that damage a copy of it.</summary>
+    public static string TokBin => Path.Combine(Assets.Resolve("stories260K", "--tokenizer"), "tok512.bin");
 
     public static string[] Info(string model, params string[] extra) => ["info", "--model", model, .. extra];
 

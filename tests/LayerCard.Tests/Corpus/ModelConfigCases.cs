@@ -40,6 +40,7 @@ public static class ModelConfigCases
         }, "describes a model of at least", "config.json"),
         new("invalid-json", root => Info(TinyModelWithConfigText(root, "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 16,")),
             "not valid JSON", "config.json"),
+        new("empty-file", root => Info(TinyModelWithConfigText(root, "")), "not valid JSON", "config.json"),
         new("not-an-object", root => Info(TinyModelWithConfigText(root, "[\"LlamaForCausalLM\"]")), "must be a JSON object", "config.json"),
         new("gpt2-missing-n_embd", root =>
         {

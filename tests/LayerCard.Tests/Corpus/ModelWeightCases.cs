@@ -130,6 +130,14 @@ public static class ModelWeightCases
         }, "is a pickled PyTorch file", "pytorch_model.bin"),
         new("pt-file-given-directly", root => Info(WriteFile(root, "model.pt", LegacyPickle)), "is a pickled PyTorch file", "model.pt"),
         new("pth-not-even-a-pickle", root => Info(WriteFile(root, "weights.pth", "hello")), "never unpickles", "weights.pth"),
+        new("tokenizer-bin-as-model", root => Info(WriteFile(root, "tok512.bin", File.ReadAllBytes(TokBin))), "not a llama2.c legacy checkpoint?", "tok512.bin"),
+        new("json-as-model", root => Info(WriteFile(root, "vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 2, \"abc\": 3}")), "not a llama2.c legacy checkpoint?", "vocab.json"),
+        new("generate-with-corrupt-weights", root =>
+        {
+            var folder = TinyModel(root);
+            File.WriteAllBytes(Safetensors(folder), File.ReadAllBytes(Safetensors(folder))[..^8]);
+            return ["generate", "--model", folder, "--tokenizer", "stories260K", "--max-new-tokens", "3"];
+        }, "lie outside the", "model.safetensors"),
         // llama2.c checkpoints.
         new("llama2c-truncated", root =>
         {

@@ -1,4 +1,3 @@
-using LayerCard.Common;
 using static LayerCard.Tests.Corpus.CorpusFiles;
 
 namespace LayerCard.Tests.Corpus;
@@ -7,8 +6,6 @@ namespace LayerCard.Tests.Corpus;
 public static class TokenizerCases
 {
     private static string[] Tokenize(string tokenizer) => ["tokenize", "--tokenizer", tokenizer, "--text", "Hello world"];
-
-    private static string TokBin => Path.Combine(Assets.Resolve("stories260K", "--tokenizer"), "tok512.bin");
 
     /// <summary>A tiny GPT-2 style vocab.json + merges.txt pair; cases break one of the two.</summary>
     private static string Gpt2Files(string root, string vocab = "{\"a\": 0, \"b\": 1, \"ab\": 2, \"<|endoftext|>\": 3}", string merges = "#version: 0.2\na b\n")
@@ -29,6 +26,10 @@ public static class TokenizerCases
             return Info(folder);
         }, "invalid JSON", "tokenizer.json"),
         new("invalid-json", root => Tokenize(WriteFile(root, "tokenizer.json", "{\"model\": ")), "invalid JSON", "tokenizer.json"),
+        new("empty-json-file", root => Tokenize(WriteFile(root, "tokenizer.json", "")), "invalid JSON", "tokenizer.json"),
+        new("merge-outside-vocab-in-json", root =>
+            Tokenize(WriteFile(root, "t/tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a c\"]}}")),
+            "the tokenizers library rejects it", "tokenizer.json"),
         new("json-without-model", root => Tokenize(WriteFile(root, "tokenizer.json", "{\"version\": \"1.0\"}")), "no 'model' field", "tokenizer.json"),
         new("unsupported-model-type", root => Tokenize(WriteFile(root, "tokenizer.json", "{\"model\": {\"type\": \"Sentencepiece\", \"vocab\": {}}}")),
             "unsupported model type \"Sentencepiece\"", "tokenizer.json"),
