@@ -46,6 +46,12 @@ public static class TokenizerCases
         new("merge-line-malformed", root => Tokenize(Gpt2Files(root, merges: "#version: 0.2\na b\nab b c\n")),
             "merges.txt:3: expected two tokens separated by one space", "merges.txt"),
         new("merge-token-unknown", root => Tokenize(Gpt2Files(root, merges: "a b\nab c\n")), "merges.txt:2: token \"c\" of this merge is not in the vocabulary"),
+        new("merges-not-utf8", root =>
+        {
+            var folder = Gpt2Files(root);
+            WriteFile(folder, "merges.txt", [(byte)'a', (byte)' ', (byte)'b', (byte)'\n', 0xff, 0xfe, (byte)'\n']);
+            return Tokenize(folder);
+        }, "not UTF-8 text", "merges.txt"),
         new("config-bos-wrong-type", root =>
         {
             var folder = Gpt2Files(root);
