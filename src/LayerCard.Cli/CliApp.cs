@@ -24,7 +24,12 @@ public static class CliApp
             return Fail(stderr, ExitCodes.BadInput, e.Message);
         }
         if (parsed.Errors.Count > 0)
-            return Fail(stderr, ExitCodes.BadInput, parsed.Errors[0].Message);
+        {
+            // For `layercard frob` the parser lists "Required command was not provided" first; the error that
+            // names the unknown word tells the user what to fix.
+            var error = parsed.Errors.FirstOrDefault(e => parsed.UnmatchedTokens.Any(t => e.Message.Contains($"'{t}'", StringComparison.Ordinal))) ?? parsed.Errors[0];
+            return Fail(stderr, ExitCodes.BadInput, error.Message);
+        }
         try
         {
             return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });

@@ -32,7 +32,9 @@ public static class ModelCommands
         command.SetAction(parsed =>
         {
             if (parsed.GetValue(maxNew) < 0) throw new BadInputException("--max-new-tokens must be 0 or positive");
-            if (parsed.GetValue(temperature) < 0) throw new BadInputException("--temperature must be 0 or positive");
+            // NaN passes a `< 0` test and then makes multinomial fail natively; infinity silently samples uniformly.
+            var t = parsed.GetValue(temperature);
+            if (!double.IsFinite(t) || t < 0) throw new BadInputException($"--temperature must be a finite number, 0 or positive, got {t.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
             if (parsed.GetValue(topK) < 0) throw new BadInputException("--top-k must be 0 or positive");
             var device = common.Apply(parsed);
             using var loaded = ModelLoader.Load(parsed.GetValue(model)!, parsed.GetValue(tokenizer), device);

@@ -59,6 +59,7 @@ public static class ModelLoader
         {
             var config = HfConfig.Load(configPath).ToModelConfig();
             using var checkpoint = HfCheckpoint.Open(folder);
+            CheckConfigFitsCheckpoint(config, checkpoint, configPath);
             var model = WeightLoading.Create(config);
             WeightLoading.LoadStrict(model, new CheckpointSource(checkpoint), CPU);
             return (model, folder, checkpoint.FileDType, checkpoint.ContentHash());
@@ -71,6 +72,22 @@ public static class ModelLoader
         if (pickled.Count > 0)
             throw BadInputException.InFile(pickled[0], "is a pickled PyTorch file; LayerCard never unpickles (it can execute code): convert it to safetensors");
         throw BadInputException.InFile(folder, "no config.json (Hugging Face model folder) and no llama2.c .bin checkpoint");
+    }
+
+    /// <summary>
+    /// The model is allocated and initialised from config.json before any tensor shape is compared, so a config
+    /// claiming huge dimensions (a typo, or a config from another model) would ask for tens of GB or fail inside
+    /// libtorch. Every parameter must come from the checkpoint, so a lower bound on the parameter count
+    /// (embedding, q_proj, two MLP matrices, GPT-2's position table) cannot exceed the values stored.
+    /// </summary>
+    private static void CheckConfigFitsCheckpoint(ModelConfig c, HfCheckpoint checkpoint, string configPath)
+    {
+        double atLeast = (double)c.Vocab * c.Hidden + (double)c.Layers * c.Hidden * ((double)c.QDim + 2.0 * c.Intermediate)
+            + (c.Family == ModelConfig.Gpt2 ? (double)c.MaxPositions * c.Hidden : 0);
+        double stored = checkpoint.Names.Sum(n => (double)checkpoint.Entry(n).ElementCount);
+        if (atLeast > stored)
+            throw BadInputException.InFile(configPath,
+                $"describes a model of at least {atLeast:N0} parameters but the checkpoint holds only {stored:N0} values (wrong config.json for these weights?)");
     }
 
     private static (CausalLM, string, string, string) LoadFile(string file)

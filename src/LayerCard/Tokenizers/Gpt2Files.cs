@@ -41,7 +41,8 @@ internal static class Gpt2Files
     private static List<string> ReadMerges(string path, Dictionary<string, int> vocab)
     {
         string[] lines;
-        try { lines = Encoding.UTF8.GetString(HfTokenizer.ReadFile(path)).Split('\n'); }
+        // Encoding.UTF8 replaces bad bytes silently; the strict decoder is what makes the catch below reachable.
+        try { lines = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(HfTokenizer.ReadFile(path)).Split('\n'); }
         catch (DecoderFallbackException) { throw BadInputException.InFile(path, "not UTF-8 text"); }
         var merges = new List<string>(lines.Length);
         for (var i = 0; i < lines.Length; i++)
