@@ -13,5 +13,6 @@ public static class CommandCatalog
         LoraCommands.Eval(stdout),
         LoraCommands.Export(stdout),
         CardCommands.Card(stdout),
+        PlanCommands.Plan(stdout),
     ];
 }

@@ -20,7 +20,11 @@ public static class PeftAdapter
     private const string KeyPrefix = "base_model.model.";
 
     /// <summary>PEFT's LoraConfig fields for this adapter (also what a plan exports for other trainers).</summary>
-    public static JsonObject ConfigJson(LoraConfig config, CausalLM model, string baseModel) => new()
+    public static JsonObject ConfigJson(LoraConfig config, CausalLM model, string baseModel) =>
+        ConfigJson(config, model.LayersPattern, model.Config.Family == "gpt2", baseModel);
+
+    /// <param name="fanInFanOut">True for GPT-2, whose Conv1D weights are stored [in, out].</param>
+    public static JsonObject ConfigJson(LoraConfig config, string layersPattern, bool fanInFanOut, string baseModel) => new()
     {
         ["peft_type"] = "LORA",
         ["task_type"] = "CAUSAL_LM",
@@ -30,10 +34,10 @@ public static class PeftAdapter
         ["lora_dropout"] = config.Dropout,
         ["target_modules"] = new JsonArray(config.Targets.Select(t => (JsonNode)t).ToArray()),
         ["layers_to_transform"] = new JsonArray(config.Layers.Order().Select(l => (JsonNode)l).ToArray()),
-        ["layers_pattern"] = model.LayersPattern,
+        ["layers_pattern"] = layersPattern,
         ["use_rslora"] = config.UseRsLora,
         ["bias"] = "none",
-        ["fan_in_fan_out"] = model.Config.Family == "gpt2",
+        ["fan_in_fan_out"] = fanInFanOut,
         ["inference_mode"] = true,
         ["init_lora_weights"] = true,
         ["modules_to_save"] = null,

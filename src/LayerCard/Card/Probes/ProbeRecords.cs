@@ -36,10 +36,13 @@ public sealed record CostModel(
         // Singles see alpha = base + perAdapted; the all-layer run separates the two.
         double Split(double alpha, double beta, double measuredAll) =>
             layerCount > 1 ? (measuredAll - alpha - beta * layerCount) / (layerCount - 1) : 0;
-        var timePerAdapted = Split(timeAlpha, timeBeta, all.StepSeconds);
-        var memPerAdapted = Split(memAlpha, memBeta, all.PeakMemoryIncrementBytes);
-        var model = new CostModel(layerCount, timeAlpha - timePerAdapted, timeBeta, timePerAdapted,
-            memAlpha - memPerAdapted, memBeta, memPerAdapted, null, null, checks.Count);
+        // Costs cannot be negative: timing noise can push a fitted term below zero, so each is clamped.
+        timeBeta = Math.Max(0, timeBeta);
+        memBeta = Math.Max(0, memBeta);
+        var timePerAdapted = Math.Clamp(Split(timeAlpha, timeBeta, all.StepSeconds), 0, Math.Max(0, timeAlpha));
+        var memPerAdapted = Math.Clamp(Split(memAlpha, memBeta, all.PeakMemoryIncrementBytes), 0, Math.Max(0, memAlpha));
+        var model = new CostModel(layerCount, Math.Max(0, timeAlpha - timePerAdapted), timeBeta, timePerAdapted,
+            Math.Max(0, memAlpha - memPerAdapted), memBeta, memPerAdapted, null, null, checks.Count);
         if (checks.Count == 0) return model;
         var timeError = checks.Average(c => Math.Abs(model.PredictStepSeconds(c.Layers.ToList()) - c.StepSeconds) / Math.Max(c.StepSeconds, 1e-12));
         var memError = checks.Average(c => Math.Abs(model.PredictPeakMemoryIncrement(c.Layers.ToList()) - c.PeakMemoryIncrementBytes) / Math.Max(c.PeakMemoryIncrementBytes, 1.0));

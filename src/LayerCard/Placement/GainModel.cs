@@ -1,0 +1,84 @@
+using LayerCard.Card;
+
+namespace LayerCard.Placement;
+
+/// <summary>
+/// Predicted gain and cost of any set of layers from a card: single-layer gains (measured when the card has
+/// probe runs, else the signal's quadratic-model gains rescaled to the measured scale where possible), the
+/// coupling between layers, and the cost model (dominated by the lowest adapted layer).
+/// </summary>
+public sealed class GainModel
+{
+    private readonly double[] gains;
+    private readonly double[,] coupling;
+
+    public GainModel(CardDocument card)
+    {
+        Card = card;
+        Layers = card.Layers.Count;
+        UsesMeasuredGains = card.Layers.All(r => r.MeasuredGain.HasValue);
+        gains = card.Layers.Select(r => Math.Max(0, UsesMeasuredGains ? r.MeasuredGain!.Value : r.PredictedGain)).ToArray();
+        coupling = CardDocument.Square(card.Coupling);
+        var all = Enumerable.Range(0, Layers).ToList();
+        FullGain = UsesMeasuredGains && card.Probes?.AllLayers.Gain is double measured && measured > 0 ? measured : Gain(all);
+        FullStepSeconds = StepSeconds(all);
+        FullMemory = Memory(all);
+    }
+
+    public CardDocument Card { get; }
+    public int Layers { get; }
+    public bool UsesMeasuredGains { get; }
+    public double FullGain { get; }
+    public double FullStepSeconds { get; }
+    public double FullMemory { get; }
+    public IReadOnlyList<double> SingleGains => gains;
+
+    /// <summary>
+    /// Coverage model: layers taken by decreasing single gain; each adds the part of its gain not already
+    /// covered by the most strongly coupled layer before it, g_l (1 - max_j rho_lj^2). Additive when coupling is
+    /// zero, one layer's worth when it is one; never decreases when a layer is added.
+    /// </summary>
+    public double Gain(IReadOnlyCollection<int> set)
+    {
+        var ordered = set.Distinct().OrderByDescending(l => gains[l]).ThenBy(l => l).ToList();
+        double total = 0;
+        for (int i = 0; i < ordered.Count; i++)
+        {
+            var overlap = 0.0;
+            for (int j = 0; j < i; j++) overlap = Math.Max(overlap, coupling[ordered[i], ordered[j]] * coupling[ordered[i], ordered[j]]);
+            total += gains[ordered[i]] * (1 - overlap);
+        }
+        return total;
+    }
+
+    public double GainFraction(IReadOnlyCollection<int> set) => FullGain > 0 ? Gain(set) / FullGain : 0;
+
+    /// <summary>Predicted training step time; without measured costs, proportional to the backward span.</summary>
+    public double StepSeconds(IReadOnlyCollection<int> set)
+    {
+        if (set.Count == 0) return 0;
+        if (Card.CostModel is { } cost) return Math.Max(1e-9, cost.PredictStepSeconds(set));
+        return (Layers - set.Min()) / (double)Layers + 0.02 * set.Count;
+    }
+
+    public double Memory(IReadOnlyCollection<int> set)
+    {
+        if (set.Count == 0) return 0;
+        if (Card.CostModel is { } cost) return Math.Max(1, cost.PredictPeakMemoryIncrement(set));
+        return (Layers - set.Min()) / (double)Layers + 0.02 * set.Count;
+    }
+
+    public double TimeFraction(IReadOnlyCollection<int> set) => StepSeconds(set) / FullStepSeconds;
+    public double MemoryFraction(IReadOnlyCollection<int> set) => Memory(set) / FullMemory;
+
+    public long AdapterParameters(IReadOnlyCollection<int> set) => set.Sum(l => Card.Layers[l].AdapterParameters);
+
+    /// <summary>The strongest coupling of <paramref name="layer"/> to another member of the set, and which.</summary>
+    public (int Other, double Rho) StrongestCoupling(int layer, IReadOnlyCollection<int> set)
+    {
+        var best = (Other: -1, Rho: 0.0);
+        foreach (var other in set)
+            if (other != layer && coupling[layer, other] > best.Rho) best = (other, coupling[layer, other]);
+        return best;
+    }
+}

@@ -1,0 +1,123 @@
+using LayerCard.Common;
+
+namespace LayerCard.Placement;
+
+public enum PlanObjective { Performance, Cost, Budget }
+
+public sealed record PlanRequest(
+    PlanObjective Objective, int? Layers = null, double? TargetGain = null, double? BudgetTime = null,
+    double? BudgetMemory = null, int? MaxAdaptedLayers = null);
+
+public sealed record LayerReason(int Layer, string Why);
+
+public sealed record Plan(
+    string Objective, IReadOnlyList<int> Layers, double PredictedGain, double PredictedGainFraction,
+    double PredictedStepSeconds, double PredictedTimeFraction, double PredictedMemoryFraction, long AdapterParameters,
+    IReadOnlyList<LayerReason> Reasons);
+
+/// <summary>
+/// Chooses layers from a card for an objective. Small models are searched exhaustively; beyond
+/// <see cref="ExhaustiveLimit"/> layers, for every lowest layer m (which fixes most of the cost) layers above m
+/// are added greedily by marginal predicted gain, which spreads choices where coupling is strong.
+/// </summary>
+public static class Planner
+{
+    public const int ExhaustiveLimit = 16;
+
+    public static Plan Choose(GainModel model, PlanRequest request)
+    {
+        Validate(model, request);
+        var candidates = Candidates(model).ToList();
+        IEnumerable<int[]> feasible = candidates;
+        if (request.MaxAdaptedLayers is int cap) feasible = feasible.Where(s => s.Length <= cap);
+        if (request.BudgetTime is double time) feasible = feasible.Where(s => model.TimeFraction(s) <= time + 1e-9);
+        if (request.BudgetMemory is double memory) feasible = feasible.Where(s => model.MemoryFraction(s) <= memory + 1e-9);
+        var pool = feasible.ToList();
+        int[] chosen;
+        switch (request.Objective)
+        {
+            case PlanObjective.Performance:
+                var k = request.Layers ?? throw new BadInputException("--objective performance needs --layers K");
+                chosen = pool.Where(s => s.Length == k).MaxBy(s => (model.Gain(s), -model.StepSeconds(s)))
+                    ?? throw new BadInputException($"no placement of {k} layers fits the given budgets");
+                break;
+            case PlanObjective.Cost:
+                var target = request.TargetGain ?? throw new BadInputException("--objective cost needs --target-gain F");
+                chosen = pool.Where(s => model.GainFraction(s) >= target - 1e-12).OrderBy(s => model.StepSeconds(s)).ThenBy(s => s.Length).ThenByDescending(s => model.Gain(s)).FirstOrDefault()
+                    ?? throw new BadInputException($"--target-gain {target}: no placement is predicted to reach it within the budgets (best: {pool.Max(s => model.GainFraction(s)):P1} of full-layer gain)");
+                break;
+            default:
+                if (pool.Count == 0) throw new BadInputException("no placement fits the given budgets");
+                chosen = pool.MaxBy(s => (model.Gain(s), -model.StepSeconds(s)))!;
+                break;
+        }
+        return Describe(model, request.Objective.ToString().ToLowerInvariant(), chosen);
+    }
+
+    /// <summary>The cost / predicted-gain front: placements no other is both cheaper and better than.</summary>
+    public static IReadOnlyList<Plan> Pareto(GainModel model)
+    {
+        var points = Candidates(model).Select(s => (Set: s, Cost: model.StepSeconds(s), Gain: model.Gain(s))).OrderBy(p => p.Cost).ThenByDescending(p => p.Gain).ToList();
+        var front = new List<int[]>();
+        var best = double.NegativeInfinity;
+        foreach (var p in points)
+        {
+            if (p.Gain <= best + 1e-12) continue;
+            best = p.Gain;
+            front.Add(p.Set);
+        }
+        return front.Select(s => Describe(model, "pareto", s)).ToList();
+    }
+
+    public static Plan Describe(GainModel model, string objective, IReadOnlyList<int> layers)
+    {
+        var set = layers.Order().ToArray();
+        var reasons = set.Select(l =>
+        {
+            var (other, rho) = model.StrongestCoupling(l, set);
+            var rank = model.SingleGains.Select((g, i) => (g, i)).OrderByDescending(p => p.g).Select(p => p.i).ToList().IndexOf(l) + 1;
+            var why = $"single-layer gain {model.SingleGains[l]:G4} ({(model.UsesMeasuredGains ? "measured" : "predicted")}, rank {rank} of {model.Layers})";
+            why += other >= 0 ? $"; strongest coupling with chosen layer {other}: rho {rho:F2}" : "; no other chosen layer";
+            if (l == set[0]) why += $"; lowest adapted layer: backward runs over {model.Layers - l} of {model.Layers} layers";
+            return new LayerReason(l, why);
+        }).ToList();
+        return new Plan(objective, set, model.Gain(set), model.GainFraction(set), model.StepSeconds(set), model.TimeFraction(set),
+            model.MemoryFraction(set), model.AdapterParameters(set), reasons);
+    }
+
+    private static IEnumerable<int[]> Candidates(GainModel model)
+    {
+        int layers = model.Layers;
+        if (layers <= ExhaustiveLimit)
+        {
+            for (int mask = 1; mask < 1 << layers; mask++)
+                yield return Enumerable.Range(0, layers).Where(l => (mask & (1 << l)) != 0).ToArray();
+            yield break;
+        }
+        for (int lowest = 0; lowest < layers; lowest++)
+        {
+            var set = new List<int> { lowest };
+            yield return set.ToArray();
+            var rest = Enumerable.Range(lowest + 1, layers - lowest - 1).ToList();
+            while (rest.Count > 0)
+            {
+                var next = rest.MaxBy(l => model.Gain([.. set, l]));
+                set.Add(next);
+                rest.Remove(next);
+                yield return set.Order().ToArray();
+            }
+        }
+    }
+
+    private static void Validate(GainModel model, PlanRequest request)
+    {
+        if (request.Layers is int k && (k <= 0 || k > model.Layers))
+            throw new BadInputException($"--layers {k}: the model has {model.Layers} layers; ask for 1 to {model.Layers}");
+        if (request.TargetGain is double t && (t <= 0 || t > 1))
+            throw new BadInputException($"--target-gain {t}: a fraction of the full-layer gain must be in (0, 1]");
+        if (request.BudgetTime is double bt && bt <= 0) throw new BadInputException($"--budget-time {bt}: must be a positive fraction of the full-layer step time");
+        if (request.BudgetMemory is double bm && bm <= 0) throw new BadInputException($"--budget-memory {bm}: must be a positive fraction of the full-layer peak memory");
+        if (request.MaxAdaptedLayers is int m && (m <= 0 || m > model.Layers))
+            throw new BadInputException($"--max-adapted-layers {m}: the model has {model.Layers} layers");
+    }
+}
