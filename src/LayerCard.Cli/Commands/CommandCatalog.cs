@@ -14,5 +14,6 @@ public static class CommandCatalog
         LoraCommands.Export(stdout),
         CardCommands.Card(stdout),
         PlanCommands.Plan(stdout),
+        RunCommands.Run(stdout),
     ];
 }

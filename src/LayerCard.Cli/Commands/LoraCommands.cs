@@ -172,7 +172,9 @@ public sealed class DataOptionSet
         command.Options.Add(HoldOut);
     }
 
-    public DataFormat Format(ParseResult parsed) => parsed.GetValue(FormatOption)?.ToLowerInvariant().Replace("-", "") switch
+    public DataFormat Format(ParseResult parsed) => ParseFormat(parsed.GetValue(FormatOption));
+
+    public static DataFormat ParseFormat(string? text) => text?.ToLowerInvariant().Replace("-", "") switch
     {
         null or "auto" => DataFormat.Auto,
         "text" => DataFormat.Text,
