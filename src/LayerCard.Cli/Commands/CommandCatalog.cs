@@ -15,5 +15,6 @@ public static class CommandCatalog
         CardCommands.Card(stdout),
         PlanCommands.Plan(stdout),
         RunCommands.Run(stdout),
+        ExperimentCommands.Experiment(stdout),
     ];
 }

@@ -20,7 +20,8 @@ public sealed class GainModel
         gains = card.Layers.Select(r => Math.Max(0, UsesMeasuredGains ? r.MeasuredGain!.Value : r.PredictedGain)).ToArray();
         coupling = CardDocument.Square(card.Coupling);
         var all = Enumerable.Range(0, Layers).ToList();
-        FullGain = UsesMeasuredGains && card.Probes?.AllLayers.Gain is double measured && measured > 0 ? measured : Gain(all);
+        // Fractions are of the model's own all-layer prediction, so that adapting every layer is 100% by construction.
+        FullGain = Gain(all);
         FullStepSeconds = StepSeconds(all);
         FullMemory = Memory(all);
     }
