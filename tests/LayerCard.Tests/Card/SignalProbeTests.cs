@@ -201,3 +201,35 @@ public class SignalProbeTests(ITestOutputHelper output)
         Assert.True(plain > 0 && signal > 0);
     }
 }
+
+public class SignalGradientTests
+{
+    /// <summary>N · G = Σ_t d_t h_t' is the gradient of the summed loss w.r.t. the module's weight; check ||G||_F against autograd.</summary>
+    [Theory]
+    [InlineData("llama", 0, "self_attn.v_proj")]
+    [InlineData("llama", 2, "mlp.down_proj")]
+    [InlineData("gpt2", 1, "attn.c_attn")]
+    public void GradNormIsTheWeightGradientPerToken(string family, int layer, string module)
+    {
+        var config = family == "gpt2" ? TinyModels.Gpt2(layers: 3) : TinyModels.Llama(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 8));
+        var set = SignalProbeTests.FakeSet(config.Vocab, 5, 8);
+        var result = SignalProbe.Run(model, set, [], new SignalOptions(BatchSize: 2), CPU);
+        var signal = result.Modules.Single(m => m.Layer == layer && m.Module == module);
+
+        var weight = model.LayerLinears(layer)[module].Weight;
+        weight.requires_grad = true;
+        try
+        {
+            foreach (var batch in BatchSampler.Batches(set, 5))
+                LayerCard.Training.CompletionLoss.Sum(model, batch, CPU).backward();
+            double expected = weight.grad!.norm().item<float>() / result.Tokens;
+            Assert.Equal(expected, signal.GradNorm, expected * 1e-4);
+        }
+        finally
+        {
+            weight.requires_grad = false;
+            weight.grad?.zero_();
+        }
+    }
+}
