@@ -194,6 +194,7 @@ public class SignalProbeTests(ITestOutputHelper output)
         var set = FakeSet(config.Vocab, 32, 7, 48, 64);
         var options = new SignalOptions(BatchSize: 8);
         SignalProbe.TimeForwardBackward(model, set, options, CPU); // warm-up
+        SignalProbe.Run(model, set, [], options with { MaxExamples = 8 }, CPU);
         double plain = SignalProbe.TimeForwardBackward(model, set, options, CPU);
         var result = SignalProbe.Run(model, set, [], options, CPU);
         double signal = result.FirstPassSeconds + result.SecondPassSeconds;
