@@ -154,6 +154,10 @@ public class SignalProbeTests(ITestOutputHelper output)
         var unknown = Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 4, 4), ["c_attn"], new SignalOptions(), CPU));
         Assert.StartsWith("--targets: 'c_attn' names no module", unknown.Message);
         Assert.All(model.LayerLinears(0).Values, m => Assert.Null(m.Probe));
+
+        using (var lora = LayerCard.Lora.LoraModel.Inject(model, new LayerCard.Lora.LoraConfig(2, 4, 0, false, ["v_proj"], [1]), 1))
+            Assert.Throws<InvalidOperationException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 4, 4), [], new SignalOptions(), CPU));
+        Assert.All(model.LayerLinears(1).Values, m => Assert.Null(m.Probe));
     }
 
     [Fact]

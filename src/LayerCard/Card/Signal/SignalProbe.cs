@@ -31,6 +31,8 @@ public static class SignalProbe
         var set = Calibration(model, calibration, options);
         var modules = ResolveTargets(model, targets);
         int layers = model.Config.Layers;
+        var adapted = Enumerable.Range(0, layers).SelectMany(l => model.LayerLinears(l).Values).FirstOrDefault(m => m.Adapter != null);
+        if (adapted != null) throw new InvalidOperationException($"the signal pass needs the frozen model without adapters, but {adapted.Path} has one");
 
         MemoryMeter.ResetPeak();
         var probe = new ZeroProbe(modules.Select(m => m.Module));
