@@ -79,7 +79,6 @@ public static class SignalProbe
                 targetTokens += batch.TargetTokens;
                 progress?.Report($"signal pass 1/2: batch {b + 1}/{batches.Count}");
             }
-            double firstSeconds = clock.Elapsed.TotalSeconds;
             if (targetTokens == 0) throw BadInputException.InFile(set.Source, "the calibration examples have no target tokens");
 
             // Signals, energies and the fixed optimal updates for pass 2. The float64 sums and factors are freed
@@ -98,6 +97,7 @@ public static class SignalProbe
                 }
                 group.Dispose();
             }
+            double firstSeconds = clock.Elapsed.TotalSeconds; // pass 1 and the solves
 
             // Pass 2: δ_{l,e} = Σ_m Σ_{t∈e} d_t' ΔW*_m h_t, F = Σ_e δ_e δ_e'.
             clock.Restart();
