@@ -154,6 +154,10 @@ public class SignalProbeTests(ITestOutputHelper output)
         var unknown = Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 4, 4), ["c_attn"], new SignalOptions(), CPU));
         Assert.StartsWith("--targets: 'c_attn' names no module", unknown.Message);
         Assert.All(model.LayerLinears(0).Values, m => Assert.Null(m.Probe));
+
+        using (var lora = LayerCard.Lora.LoraModel.Inject(model, new LayerCard.Lora.LoraConfig(2, 4, 0, false, ["v_proj"], [1]), 1))
+            Assert.Throws<InvalidOperationException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 4, 4), [], new SignalOptions(), CPU));
+        Assert.All(model.LayerLinears(1).Values, m => Assert.Null(m.Probe));
     }
 
     [Fact]
@@ -194,10 +198,43 @@ public class SignalProbeTests(ITestOutputHelper output)
         var set = FakeSet(config.Vocab, 32, 7, 48, 64);
         var options = new SignalOptions(BatchSize: 8);
         SignalProbe.TimeForwardBackward(model, set, options, CPU); // warm-up
+        SignalProbe.Run(model, set, [], options with { MaxExamples = 8 }, CPU);
         double plain = SignalProbe.TimeForwardBackward(model, set, options, CPU);
         var result = SignalProbe.Run(model, set, [], options, CPU);
         double signal = result.FirstPassSeconds + result.SecondPassSeconds;
         output.WriteLine($"forward+backward {plain:F3}s; signal pass {result.FirstPassSeconds:F3}s + {result.SecondPassSeconds:F3}s = {signal:F3}s; ratio {signal / plain:F2}; peak {result.PeakMemoryBytes / 1e6:F0} MB");
         Assert.True(plain > 0 && signal > 0);
+    }
+}
+
+public class SignalGradientTests
+{
+    /// <summary>N · G = Σ_t d_t h_t' is the gradient of the summed loss w.r.t. the module's weight; check ||G||_F against autograd.</summary>
+    [Theory]
+    [InlineData("llama", 0, "self_attn.v_proj")]
+    [InlineData("llama", 2, "mlp.down_proj")]
+    [InlineData("gpt2", 1, "attn.c_attn")]
+    public void GradNormIsTheWeightGradientPerToken(string family, int layer, string module)
+    {
+        var config = family == "gpt2" ? TinyModels.Gpt2(layers: 3) : TinyModels.Llama(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 8));
+        var set = SignalProbeTests.FakeSet(config.Vocab, 5, 8);
+        var result = SignalProbe.Run(model, set, [], new SignalOptions(BatchSize: 2), CPU);
+        var signal = result.Modules.Single(m => m.Layer == layer && m.Module == module);
+
+        var weight = model.LayerLinears(layer)[module].Weight;
+        weight.requires_grad = true;
+        try
+        {
+            foreach (var batch in BatchSampler.Batches(set, 5))
+                LayerCard.Training.CompletionLoss.Sum(model, batch, CPU).backward();
+            double expected = weight.grad!.norm().item<float>() / result.Tokens;
+            Assert.Equal(expected, signal.GradNorm, expected * 1e-4);
+        }
+        finally
+        {
+            weight.requires_grad = false;
+            weight.grad?.zero_();
+        }
     }
 }

@@ -4,8 +4,10 @@ using static TorchSharp.torch;
 namespace LayerCard.Card;
 
 /// <summary>
-/// The running second moment of one module input: Σ_t h_t h_t' in float64 over the token positions seen, so
-/// Sigma = H'H / N without keeping any token. Modules that read the same input tensor (q/k/v, gate/up) share one.
+/// The running second moment of one module input: Σ_t h_t h_t' over the token positions seen, so Sigma = H'H / N
+/// without keeping any token. Each batch's product is formed in the input's precision (float32 for the model,
+/// float64 for float64 input) and added to a float64 running sum, so error does not grow with the number of
+/// batches. Modules that read the same input tensor (q/k/v, gate/up) share one.
 /// </summary>
 public sealed class InputAccumulator : IDisposable
 {
@@ -28,9 +30,9 @@ public sealed class InputAccumulator : IDisposable
         if (h.shape[^1] != Dim) throw new ArgumentException($"input has {h.shape[^1]} features, expected {Dim}", nameof(h));
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var rows = h.detach().reshape(-1, Dim).to_type(ScalarType.Float64);
+        var rows = h.detach().reshape(-1, Dim);
         if (rows.shape[0] == 0) return;
-        var gram = rows.t().matmul(rows);
+        var gram = rows.t().matmul(rows).to_type(ScalarType.Float64);
         if (sum is null) sum = gram.DetachFromDisposeScope();
         else sum.add_(gram);
         Count += rows.shape[0];
@@ -52,8 +54,8 @@ public sealed class InputAccumulator : IDisposable
 
 /// <summary>
 /// The running statistics of one linear module for the residual signal: its input's <see cref="InputAccumulator"/>
-/// (own or shared) and Σ_t d_t h_t' in float64, so G = D'H / N, where d_t is the gradient of the summed loss with
-/// respect to the module's output at position t.
+/// (own or shared) and Σ_t d_t h_t' (per-batch product in the inputs' precision, running sum in float64), so
+/// G = D'H / N, where d_t is the gradient of the summed loss with respect to the module's output at position t.
 /// </summary>
 public sealed class SignalAccumulator : IDisposable
 {
@@ -100,11 +102,12 @@ public sealed class SignalAccumulator : IDisposable
         if (d.shape[^1] != OutFeatures) throw new ArgumentException($"gradient has {d.shape[^1]} features, expected {OutFeatures}", nameof(d));
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var hs = h.detach().reshape(-1, InFeatures).to_type(ScalarType.Float64);
-        var ds = d.detach().reshape(-1, OutFeatures).to_type(ScalarType.Float64);
+        var hs = h.detach().reshape(-1, InFeatures);
+        var ds = d.detach().reshape(-1, OutFeatures);
         if (hs.shape[0] != ds.shape[0]) throw new ArgumentException($"{hs.shape[0]} input rows but {ds.shape[0]} gradient rows");
         if (hs.shape[0] == 0) return;
-        var cross = ds.t().matmul(hs);
+        if (ds.dtype != hs.dtype) ds = ds.to_type(hs.dtype);
+        var cross = ds.t().matmul(hs).to_type(ScalarType.Float64);
         if (sum is null) sum = cross.DetachFromDisposeScope();
         else sum.add_(cross);
         Count += hs.shape[0];
@@ -119,6 +122,7 @@ public sealed class SignalAccumulator : IDisposable
         return sum / (double)Count;
     }
 
+    /// <summary>Frees the sums (idempotent).</summary>
     public void Dispose()
     {
         sum?.Dispose();

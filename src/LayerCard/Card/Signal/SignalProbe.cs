@@ -31,11 +31,12 @@ public static class SignalProbe
         var set = Calibration(model, calibration, options);
         var modules = ResolveTargets(model, targets);
         int layers = model.Config.Layers;
+        var adapted = Enumerable.Range(0, layers).SelectMany(l => model.LayerLinears(l).Values).FirstOrDefault(m => m.Adapter != null);
+        if (adapted != null) throw new InvalidOperationException($"the signal pass needs the frozen model without adapters, but {adapted.Path} has one");
 
         MemoryMeter.ResetPeak();
         var probe = new ZeroProbe(modules.Select(m => m.Module));
         var groups = new List<InputGroup>();
-        var ridged = new List<RidgedInput>();
         var updates = new List<Tensor>();
         int savedStart = model.GradientStartLayer;
         var installed = new List<AdaptableLinear>();
@@ -63,34 +64,40 @@ public static class SignalProbe
                 if (groups.Count == 0) groups.AddRange(Group(seen, modules));
                 else CheckGrouping(seen, groups);
                 var index = torch.tensor(valid.Flat, device: device);
-                foreach (var group in groups)
+                using (torch.no_grad())
                 {
-                    var first = seen[group.Members[0].Slot];
-                    var h = first.Input.reshape(-1, first.Module.InFeatures).index_select(0, index);
-                    group.Input.Add(h);
-                    foreach (var member in group.Members)
-                        member.Signal.AddGradient(h, grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index));
+                    foreach (var group in groups)
+                    {
+                        var first = seen[group.Members[0].Slot];
+                        var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
+                        group.Input.Add(h);
+                        foreach (var member in group.Members)
+                            member.Signal.AddGradient(h, grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index));
+                    }
                 }
                 tokens += valid.Flat.Length;
                 targetTokens += batch.TargetTokens;
                 progress?.Report($"signal pass 1/2: batch {b + 1}/{batches.Count}");
             }
-            double firstSeconds = clock.Elapsed.TotalSeconds;
             if (targetTokens == 0) throw BadInputException.InFile(set.Source, "the calibration examples have no target tokens");
 
-            // Signals, and the fixed optimal updates for pass 2.
+            // Signals, energies and the fixed optimal updates for pass 2. The float64 sums and factors are freed
+            // before pass 2, which holds only ΔW* (float32, one copy of the probed weights).
             var moduleSignals = new List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)>();
+            var energies = new List<ActivationEnergy>();
             foreach (var group in groups)
             {
-                var r = RidgedInput.From(group.Input, options.RidgeEps);
-                ridged.Add(r);
+                using var r = RidgedInput.From(group.Input, options.RidgeEps);
+                energies.Add(r.Energy(model.LayerPrefix(group.Layer) + string.Join("+", group.Members.Select(m => m.Entry.Name))));
                 foreach (var member in group.Members)
                 {
                     moduleSignals.Add((member.Entry, ResidualSignal.From(member.Signal, r, options.Rank), member.Slot));
                     using var update = ResidualSignal.OptimalUpdate(member.Signal, r);
                     updates.Add(update.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope());
                 }
+                group.Dispose();
             }
+            double firstSeconds = clock.Elapsed.TotalSeconds; // pass 1 and the solves
 
             // Pass 2: δ_{l,e} = Σ_m Σ_{t∈e} d_t' ΔW*_m h_t, F = Σ_e δ_e δ_e'.
             clock.Restart();
@@ -117,7 +124,7 @@ public static class SignalProbe
                         {
                             var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
                             var projected = h.matmul(updates[u++].t());
-                            var perToken = (d.to_type(ScalarType.Float64) * projected.to_type(ScalarType.Float64)).sum(1);
+                            var perToken = (d * projected).sum(1).to_type(ScalarType.Float64);
                             delta[member.Entry.Layer].index_add_(0, rows, perToken, 1);
                         }
                     }
@@ -133,7 +140,7 @@ public static class SignalProbe
             }
             double secondSeconds = clock.Elapsed.TotalSeconds;
 
-            var result = Assemble(model, modules, groups, ridged, moduleSignals, fisher, tokens, targetTokens, set.Examples.Count,
+            var result = Assemble(model, modules, groups, energies, moduleSignals, fisher, tokens, targetTokens, set.Examples.Count,
                 firstSeconds, secondSeconds);
             ReportCheck(result, deltaSums, tokens, progress);
             return result;
@@ -143,7 +150,6 @@ public static class SignalProbe
             foreach (var module in installed) module.Probe = null;
             model.GradientStartLayer = savedStart;
             foreach (var group in groups) group.Dispose();
-            foreach (var r in ridged) r.Dispose();
             foreach (var t in updates) t.Dispose();
         }
     }
@@ -295,22 +301,14 @@ public static class SignalProbe
         }
     }
 
-    private static SignalResult Assemble(CausalLM model, IReadOnlyList<ModuleEntry> modules, List<InputGroup> groups, List<RidgedInput> ridged,
+    private static SignalResult Assemble(CausalLM model, IReadOnlyList<ModuleEntry> modules, List<InputGroup> groups, List<ActivationEnergy> energies,
         List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)> signals, double[,] fisher, long tokens, long targetTokens, int examples,
         double firstSeconds, double secondSeconds)
     {
         int layers = model.Config.Layers;
         double gainScale = 0.5 * tokens / targetTokens;
-        var energies = new List<ActivationEnergy>();
         var firstEnergy = new ActivationEnergy?[layers];
-        for (int g = 0; g < groups.Count; g++)
-        {
-            var group = groups[g];
-            var name = model.LayerPrefix(group.Layer) + string.Join("+", group.Members.Select(m => m.Entry.Name));
-            var energy = ridged[g].Energy(name);
-            energies.Add(energy);
-            firstEnergy[group.Layer] ??= energy;
-        }
+        for (int g = 0; g < groups.Count; g++) firstEnergy[groups[g].Layer] ??= energies[g];
 
         // Report modules in the layers' dictionary order (the order of ResolveTargets), not the call order.
         var order = modules.Select((m, i) => (m.Module.Path, i)).ToDictionary(x => x.Path, x => x.i, StringComparer.Ordinal);
