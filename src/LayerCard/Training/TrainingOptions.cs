@@ -31,6 +31,7 @@ public sealed record TrainingOptions
         if (LearningRate > float.MaxValue) throw new BadInputException($"--lr {LearningRate} does not fit a float32; training runs in float32");
         if (WarmupSteps < 0) throw new BadInputException($"--warmup must be 0 or positive, got {WarmupSteps}");
         if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new BadInputException($"--weight-decay must be 0 or positive, got {WeightDecay}");
+        if (LearningRate * WeightDecay > float.MaxValue) throw new BadInputException($"--lr {LearningRate} times --weight-decay {WeightDecay} does not fit a float32; training runs in float32");
         if (!(MaxGradNorm >= 0)) throw new BadInputException($"--max-grad-norm must be 0 or positive (0: no clipping), got {MaxGradNorm}");
         if (EvalEvery < 0) throw new BadInputException($"--eval-every must be 0 or positive, got {EvalEvery}");
         if (CheckpointEvery < 0) throw new BadInputException($"--checkpoint-every must be 0 or positive, got {CheckpointEvery}");

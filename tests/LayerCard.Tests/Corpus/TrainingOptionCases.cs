@@ -29,6 +29,7 @@ public static class TrainingOptionCases
         Train("train-lr-negative", "--lr must be positive, got -1", "--lr", "-1"),
         Train("train-lr-nan", "--lr must be positive", "--lr", "NaN"),
         Train("train-lr-beyond-float32", "does not fit a float32", "--lr", "1e39"),
+        Train("train-decay-step-beyond-float32", "times --weight-decay 100 does not fit a float32", "--lr", "1e37", "--weight-decay", "100"),
         Train("train-steps-zero", "--steps must be positive, got 0", "--steps", "0"),
         Train("train-batch-size-zero", "--batch-size must be positive, got 0", "--batch-size", "0"),
         Train("train-grad-accum-zero", "--grad-accum must be positive, got 0", "--grad-accum", "0"),
