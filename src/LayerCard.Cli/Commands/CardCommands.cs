@@ -69,6 +69,7 @@ public static class CardCommands
     private static void Validate(CardRequest r)
     {
         if (r.Rank <= 0) throw new BadInputException($"--rank must be positive, got {r.Rank}");
+        if (r.Targets is { Count: 0 }) throw new BadInputException("--targets names no module");
         if (r.Alpha <= 0) throw new BadInputException($"--alpha must be positive, got {r.Alpha}");
         if (r.CalibrationExamples <= 0) throw new BadInputException($"--calibration-examples must be positive, got {r.CalibrationExamples}");
         if (r.RidgeEps < 0) throw new BadInputException($"--ridge-eps must be 0 or positive, got {r.RidgeEps}");

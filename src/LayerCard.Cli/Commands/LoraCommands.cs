@@ -96,9 +96,12 @@ public static class LoraCommands
         command.SetAction(parsed =>
         {
             var device = common.Apply(parsed);
+            var requested = ParseMetric(parsed.GetValue(metric));
+            if (parsed.GetValue(maxNew) < 0) throw new BadInputException($"--max-new-tokens must be 0 or positive, got {parsed.GetValue(maxNew)}");
+            if (parsed.GetValue(batch) <= 0) throw new BadInputException($"--batch-size must be at least 1, not {parsed.GetValue(batch)}");
             using var loaded = ModelLoader.Load(parsed.GetValue(o.Model)!, parsed.GetValue(o.Tokenizer), device);
             var data = DatasetLoader.Load(parsed.GetValue(o.Data)!, new DataOptions(o.Format(parsed), o.Labels(parsed), parsed.GetValue(o.MaxLength), parsed.GetValue(o.Seed), 0, parsed.GetValue(o.Limit)));
-            var chosen = ParseMetric(parsed.GetValue(metric)) ?? TaskEvaluation.DefaultMetric(data.Format);
+            var chosen = requested ?? TaskEvaluation.DefaultMetric(data.Format);
             using var lora = parsed.GetValue(adapter) is string a ? PeftAdapter.Load(Assets.Resolve(a, "--adapter"), loaded.Model) : null;
             var result = TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, chosen, parsed.GetValue(o.MaxLength), parsed.GetValue(batch), device, parsed.GetValue(maxNew));
             stdout.WriteLine($"examples       {result.Examples}");

@@ -70,6 +70,9 @@ public static class CardBuilder
         if (calibration.Examples.Count < layerCount)
             throw new BadInputException($"--data {request.Data}: only {calibration.Examples.Count} usable calibration examples for {layerCount} layers; the coupling needs at least {layerCount}");
         var targets = request.Targets is { Count: > 0 } ? request.Targets : LoraConfig.DefaultTargets(loaded.Config.Family);
+        var unmatched = targets.FirstOrDefault(t => !model.LayerLinears(0).Keys.Any(name => LoraModel.MatchesTarget(name, t)));
+        if (unmatched != null)
+            throw new BadInputException($"--targets: '{unmatched}' names no module of {loaded.Config.Architecture} (modules: {string.Join(" ", model.LayerLinears(0).Keys)})");
         var key = CacheKey(loaded.ContentHash, train.ContentHash, request, targets);
         var probeLayers = request.ProbeLayers is null ? Enumerable.Range(0, layerCount).ToList() : LayerSelection.Parse(request.ProbeLayers, layerCount, "--probe-layers").ToList();
         var cachePath = request.CacheFolder is null ? null : Path.Combine(request.CacheFolder, key + ".json");

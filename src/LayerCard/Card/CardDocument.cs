@@ -49,19 +49,34 @@ public sealed record CardDocument
         using (raw)
         {
             var root = raw.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("schema", out var schema) || schema.GetString() != SchemaName)
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("schema", out var schema) || schema.ValueKind != JsonValueKind.String || schema.GetString() != SchemaName)
                 throw BadInputException.InFile(path, $"not a Layer Card (expected \"schema\": \"{SchemaName}\")");
-            if (!root.TryGetProperty("schema_version", out var version) || version.ValueKind != JsonValueKind.Number || version.GetInt32() != CurrentSchemaVersion)
-                throw BadInputException.InFile(path, $"card schema version {(root.TryGetProperty("schema_version", out var v) ? v.ToString() : "missing")} is not supported (this LayerCard reads version {CurrentSchemaVersion}); rebuild the card with `layercard card`");
+            if (!root.TryGetProperty("schema_version", out var version) || version.ValueKind != JsonValueKind.Number || !version.TryGetInt32(out var number) || number != CurrentSchemaVersion)
+                throw BadInputException.InFile(path, $"card schema version {(root.TryGetProperty("schema_version", out var v) ? v.GetRawText() : "missing")} is not supported (this LayerCard reads version {CurrentSchemaVersion}); rebuild the card with `layercard card`");
         }
+        CardDocument card;
         try
         {
-            return JsonSerializer.Deserialize<CardDocument>(File.ReadAllText(path), Json) ?? throw BadInputException.InFile(path, "empty card");
+            card = JsonSerializer.Deserialize<CardDocument>(File.ReadAllText(path), Json) ?? throw BadInputException.InFile(path, "empty card");
         }
         catch (JsonException e)
         {
             throw BadInputException.InFile(path, $"card does not match schema version {CurrentSchemaVersion} ({e.Message})");
         }
+        card.RequireConsistent(path);
+        return card;
+    }
+
+    /// <summary>Refuses a card whose tables disagree on the number of layers (a hand edit, or a merge of two cards).</summary>
+    private void RequireConsistent(string path)
+    {
+        int layers = Layers.Count;
+        if (layers == 0) throw BadInputException.InFile(path, "the card has no layers");
+        for (int i = 0; i < layers; i++)
+            if (Layers[i] is null || Layers[i].Layer != i) throw BadInputException.InFile(path, $"layers[{i}] must describe layer {i}");
+        foreach (var (name, matrix) in new[] { ("coupling", Coupling), ("signed_correlation", SignedCorrelation) })
+            if (matrix.Length != layers || matrix.Any(row => row is null || row.Length != layers))
+                throw BadInputException.InFile(path, $"'{name}' must be a {layers} x {layers} matrix, one row and column per layer");
     }
 
     /// <summary>Refuses a card made for another model than the one given.</summary>

@@ -14,8 +14,8 @@ public sealed record LoraConfig(int Rank, double Alpha, double Dropout, bool Use
     public void Validate()
     {
         if (Rank <= 0) throw new BadInputException($"--rank must be positive, got {Rank}");
-        if (Alpha <= 0) throw new BadInputException($"--alpha must be positive, got {Alpha}");
-        if (Dropout is < 0 or >= 1) throw new BadInputException($"--dropout must be in [0, 1), got {Dropout}");
+        if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new BadInputException($"--alpha must be positive, got {Alpha}");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new BadInputException($"--dropout must be in [0, 1), got {Dropout}");
         if (Targets.Count == 0) throw new BadInputException("--targets names no module");
         if (Layers.Count == 0) throw new BadInputException("--layers selects no layer");
     }

@@ -78,22 +78,34 @@ public static class PeftAdapter
         if (o["use_dora"]?.GetValueKind() == JsonValueKind.True) throw BadInputException.InFile(path, "DoRA adapters (use_dora) are not supported");
         var targets = o["target_modules"] switch
         {
-            JsonArray a => a.Select(t => t?.GetValue<string>() ?? "").ToList(),
+            JsonArray a when a.All(t => t?.GetValueKind() == JsonValueKind.String) => a.Select(t => t!.GetValue<string>()).ToList(),
             JsonValue v when v.GetValueKind() == JsonValueKind.String => [v.GetValue<string>()],
             _ => throw BadInputException.InFile(path, "field 'target_modules' must be a list of module names"),
         };
         var layers = o["layers_to_transform"] switch
         {
-            JsonArray a => a.Select(l => l?.GetValue<int>() ?? -1).ToList(),
-            JsonValue v when v.GetValueKind() == JsonValueKind.Number => [v.GetValue<int>()],
-            _ => LayersFromWeights(directory, model),
+            null => LayersFromWeights(directory, model),
+            JsonValue v when v.GetValueKind() == JsonValueKind.Null => LayersFromWeights(directory, model),
+            JsonArray a when a.All(IsInteger) => a.Select(l => (int)l!.GetValue<double>()).ToList(),
+            JsonValue v when IsInteger(v) => [(int)v.GetValue<double>()],
+            _ => throw BadInputException.InFile(path, "field 'layers_to_transform' must be a layer index or a list of layer indices"),
         };
         foreach (var layer in layers)
             if (layer < 0 || layer >= model.Config.Layers)
                 throw BadInputException.InFile(path, $"layers_to_transform names layer {layer} but the model has {model.Config.Layers} layers");
         var useRs = o["use_rslora"]?.GetValueKind() == JsonValueKind.True;
-        return new LoraConfig((int)Num("r"), Num("lora_alpha"), Num("lora_dropout", 0), useRs, targets, layers.Distinct().Order().ToList());
+        if (!IsInteger(o["r"]) || o["r"]!.GetValue<double>() <= 0) throw BadInputException.InFile(path, $"field 'r' must be a positive integer, got {o["r"]?.ToJsonString() ?? "nothing"}");
+        var alpha = Num("lora_alpha");
+        if (!(alpha > 0)) throw BadInputException.InFile(path, $"field 'lora_alpha' must be positive, got {alpha}");
+        var dropout = Num("lora_dropout", 0);
+        if (!(dropout >= 0 && dropout < 1)) throw BadInputException.InFile(path, $"field 'lora_dropout' must be in [0, 1), got {dropout}");
+        if (targets.Count == 0) throw BadInputException.InFile(path, "field 'target_modules' names no module");
+        return new LoraConfig((int)o["r"]!.GetValue<double>(), alpha, dropout, useRs, targets, layers.Distinct().Order().ToList());
     }
+
+    /// <summary>A JSON number that is a whole int (PEFT writes 8, some tools 8.0).</summary>
+    private static bool IsInteger(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d) && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue;
 
     /// <summary>Injects the adapter in <paramref name="directory"/> into the model and loads its weights.</summary>
     public static LoraModel Load(string directory, CausalLM model)

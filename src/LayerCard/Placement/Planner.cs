@@ -43,6 +43,7 @@ public static class Planner
                 break;
             case PlanObjective.Cost:
                 var target = request.TargetGain ?? throw new BadInputException("--objective cost needs --target-gain F");
+                if (pool.Count == 0) throw new BadInputException($"--target-gain {target}: no placement fits the given budgets");
                 chosen = pool.Where(s => model.GainFraction(s) >= target - 1e-12).OrderBy(s => model.StepSeconds(s)).ThenBy(s => s.Length).ThenByDescending(s => model.Gain(s)).FirstOrDefault()
                     ?? throw new BadInputException($"--target-gain {target}: no placement is predicted to reach it within the budgets (best: {pool.Max(s => model.GainFraction(s)):P1} of full-layer gain)");
                 break;

@@ -48,7 +48,10 @@ public sealed class AdamW : IDisposable
             firstMoments[i].mul_(Beta1).add_(g, alpha: 1 - Beta1);
             secondMoments[i].mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
             var denominator = (secondMoments[i] / correction2).sqrt_().add_(Epsilon);
-            p.addcdiv_(firstMoments[i], denominator, value: -learningRate / correction1);
+            // libtorch refuses a float32 scalar it cannot hold (early steps divide by a small correction):
+            // apply the correction to the moment instead, so a huge rate gives huge weights (and a NaN loss), not a crash.
+            if (learningRate / correction1 <= float.MaxValue) p.addcdiv_(firstMoments[i], denominator, value: -learningRate / correction1);
+            else p.addcdiv_(firstMoments[i] / correction1, denominator, value: -learningRate);
         }
     }
 

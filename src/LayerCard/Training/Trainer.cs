@@ -20,7 +20,7 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
     /// <param name="fingerprint">Identifies the run's settings; a checkpoint from other settings is refused on resume.</param>
     public TrainingResult Train(TokenizedSet train, TokenizedSet? validation, string fingerprint)
     {
-        Validate();
+        options.Validate();
         var model = lora.Model;
         var parameters = lora.TrainableParameters().ToList();
         using var optimizer = new AdamW(parameters, weightDecay: options.WeightDecay);
@@ -59,7 +59,9 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
                 model.eval();
                 var kept = checkpointFolder != null && TrainingCheckpoint.Exists(checkpointFolder)
                     ? $"the last good checkpoint (step {lastGoodCheckpoint}) is kept in {checkpointFolder}" : "no checkpoint was written";
-                throw new RuntimeFailureException($"training loss became {loss} at step {step + 1}; stopped ({kept}); try a lower --lr");
+                // Spelled out: .NET prints infinity as "∞", which a log search for "Infinity" misses.
+                var value = double.IsNaN(loss) ? "NaN" : loss > 0 ? "Infinity" : "-Infinity";
+                throw new RuntimeFailureException($"training loss became {value} at step {step + 1}; stopped ({kept}); try a lower --lr");
             }
             tokens += stepTokens;
             lastLoss = loss;
@@ -136,14 +138,5 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
             tokens = m.Tokens, elapsed_seconds = Math.Round(m.ElapsedSeconds, 3),
         }));
         AtomicFile.WriteAllText(Path.Combine(options.OutputDirectory!, MetricsFile), string.Join("\n", lines) + "\n");
-    }
-
-    private void Validate()
-    {
-        if (options.Steps <= 0) throw new BadInputException($"--steps must be positive, got {options.Steps}");
-        if (options.BatchSize <= 0) throw new BadInputException($"--batch-size must be positive, got {options.BatchSize}");
-        if (options.GradientAccumulation <= 0) throw new BadInputException($"--grad-accum must be positive, got {options.GradientAccumulation}");
-        if (options.LearningRate <= 0 || double.IsNaN(options.LearningRate)) throw new BadInputException($"--lr must be positive, got {options.LearningRate}");
-        if (options.WarmupSteps < 0) throw new BadInputException($"--warmup must be 0 or positive, got {options.WarmupSteps}");
     }
 }

@@ -40,7 +40,8 @@ public static class TrainingCheckpoint
 
     public static bool Exists(string folder) => File.Exists(Path.Combine(folder, StateFile));
 
-    public static CheckpointState Load(string folder, LoraModel lora, AdamW optimizer, string expectedFingerprint)
+    /// <summary>The checkpoint's state, refused when it does not parse or belongs to a run with other settings.</summary>
+    public static CheckpointState ReadState(string folder, string expectedFingerprint)
     {
         var statePath = Path.Combine(folder, StateFile);
         CheckpointState state;
@@ -55,6 +56,12 @@ public static class TrainingCheckpoint
         }
         if (state.Fingerprint != expectedFingerprint)
             throw BadInputException.InFile(statePath, "this checkpoint belongs to a run with other settings (model, data, LoRA or training options); resume with the same command or use a new --out");
+        return state;
+    }
+
+    public static CheckpointState Load(string folder, LoraModel lora, AdamW optimizer, string expectedFingerprint)
+    {
+        var state = ReadState(folder, expectedFingerprint);
         using (var adapters = SafetensorsFile.Open(Path.Combine(folder, AdapterFile)))
         using (no_grad())
         {

@@ -1,3 +1,5 @@
+using LayerCard.Common;
+
 namespace LayerCard.Training;
 
 public sealed record TrainingOptions
@@ -18,6 +20,22 @@ public sealed record TrainingOptions
     /// <summary>Where checkpoints and metrics go; null keeps the run in memory (card probes).</summary>
     public string? OutputDirectory { get; init; }
     public bool Resume { get; init; }
+
+    /// <summary>Refuses settings no run can use, naming the option (cheap: call it before loading anything).</summary>
+    public void Validate()
+    {
+        if (Steps <= 0) throw new BadInputException($"--steps must be positive, got {Steps}");
+        if (BatchSize <= 0) throw new BadInputException($"--batch-size must be positive, got {BatchSize}");
+        if (GradientAccumulation <= 0) throw new BadInputException($"--grad-accum must be positive, got {GradientAccumulation}");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new BadInputException($"--lr must be positive, got {LearningRate}");
+        if (LearningRate > float.MaxValue) throw new BadInputException($"--lr {LearningRate} does not fit a float32; training runs in float32");
+        if (WarmupSteps < 0) throw new BadInputException($"--warmup must be 0 or positive, got {WarmupSteps}");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new BadInputException($"--weight-decay must be 0 or positive, got {WeightDecay}");
+        if (LearningRate * WeightDecay > float.MaxValue) throw new BadInputException($"--lr {LearningRate} times --weight-decay {WeightDecay} does not fit a float32; training runs in float32");
+        if (!(MaxGradNorm >= 0)) throw new BadInputException($"--max-grad-norm must be 0 or positive (0: no clipping), got {MaxGradNorm}");
+        if (EvalEvery < 0) throw new BadInputException($"--eval-every must be 0 or positive, got {EvalEvery}");
+        if (CheckpointEvery < 0) throw new BadInputException($"--checkpoint-every must be 0 or positive, got {CheckpointEvery}");
+    }
 }
 
 public sealed record StepReport(int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining);

@@ -35,6 +35,17 @@ public sealed record TrainRequest
     public string? InitAdapter { get; init; }
     public required TrainingOptions Training { get; init; }
     public string CommandLine { get; init; } = "";
+
+    /// <summary>Refuses option values no run can use before the model and data load, so the user waits for nothing.</summary>
+    public void Validate()
+    {
+        Training.Validate();
+        if (InitAdapter == null)
+            new LoraConfig(Rank, Alpha, Dropout, UseRsLora, Targets is null ? ["default"] : Targets, [0]).Validate();
+        if (Epochs is double epochs && (!(epochs > 0) || !double.IsFinite(epochs))) throw new BadInputException($"--epochs must be positive, got {epochs}");
+        if (!(HoldOutFraction >= 0 && HoldOutFraction < 1)) throw new BadInputException($"--holdout must be at least 0 and below 1, got {HoldOutFraction}");
+        if (EvalLimit is <= 0) throw new BadInputException($"--eval-limit must be a positive number, got {EvalLimit}");
+    }
 }
 
 /// <summary>What a run leaves in run-summary.json.</summary>
@@ -66,32 +77,33 @@ public static class TrainingRun
 {
     public static RunSummary Execute(TrainRequest request, Device device, ITrainingObserver? observer = null)
     {
+        request.Validate();
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
         var tokenizer = loaded.RequireTokenizer();
         var (train, validation) = LoadData(request);
         var trainSet = Tokenization.Tokenize(train, tokenizer, request.MaxLength);
         var validationSet = validation is null ? null : Limit(Tokenization.Tokenize(validation, tokenizer, request.MaxLength), request.EvalLimit);
-        observer?.OnMessage($"train data: {trainSet.Summary}");
-        if (validationSet != null) observer?.OnMessage($"validation data: {validationSet.Summary}");
 
         var options = request.Training;
         if (request.Epochs is double epochs)
-        {
-            if (epochs <= 0) throw new BadInputException($"--epochs must be positive, got {epochs}");
-            options = options with { Steps = Math.Max(1, (int)Math.Ceiling(epochs * trainSet.Examples.Count / (options.BatchSize * options.GradientAccumulation))) };
-        }
+            options = options with { Steps = (int)Math.Clamp(Math.Ceiling(epochs * trainSet.Examples.Count / ((double)options.BatchSize * options.GradientAccumulation)), 1, int.MaxValue) };
         if (validationSet != null && options.EvalEvery <= 0) options = options with { EvalEvery = Math.Max(1, options.Steps / 5) };
 
         using var lora = request.InitAdapter != null
             ? PeftAdapter.Load(Assets.Resolve(request.InitAdapter, "--adapter"), loaded.Model)
             : LoraModel.Inject(loaded.Model, LoraConfigFor(request, loaded.Config), options.Seed);
+        var fingerprint = Fingerprint(loaded.ContentHash, train.ContentHash, lora.Config, options, request.MaxLength);
+        // Everything the user can get wrong is refused before the first line of progress, a checkpoint of other settings included.
+        if (options.Resume && options.OutputDirectory != null && TrainingCheckpoint.Exists(TrainingCheckpoint.FolderIn(options.OutputDirectory)))
+            TrainingCheckpoint.ReadState(TrainingCheckpoint.FolderIn(options.OutputDirectory), fingerprint);
+        observer?.OnMessage($"train data: {trainSet.Summary}");
+        if (validationSet != null) observer?.OnMessage($"validation data: {validationSet.Summary}");
         double? baseLoss = null;
         if (validationSet != null)
         {
             baseLoss = LossEvaluation.MeanLoss(loaded.Model, validationSet, options.EvalBatchSize, device).MeanLoss;
             observer?.OnMessage($"validation loss before training: {baseLoss:F4}");
         }
-        var fingerprint = Fingerprint(loaded.ContentHash, train.ContentHash, lora.Config, options, request.MaxLength);
         var result = new Trainer(lora, options, device, observer).Train(trainSet, validationSet, fingerprint);
 
         var outDir = options.OutputDirectory ?? throw new ArgumentException("an output folder is required");

@@ -26,6 +26,9 @@ public static class BadInputCorpus
         ("weights", ModelWeightCases.Cases),
         ("tokenizer", TokenizerCases.Cases),
         ("options", OptionCases.Cases),
+        ("data", DatasetCases.Cases),
+        ("training-options", TrainingOptionCases.Cases),
+        ("card-plan", CardPlanCases.Cases),
     ];
 
     private static readonly Lazy<IReadOnlyList<BadInputCase>> AllLazy = new(() =>
