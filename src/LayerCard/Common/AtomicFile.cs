@@ -43,35 +43,51 @@ public static class AtomicFile
     }
 
     /// <summary>
-    /// Replaces a whole output folder atomically: <paramref name="fill"/> writes into a fresh temporary sibling
-    /// folder, which then takes the target's place. An existing target is moved aside first and removed only
-    /// after the new folder is in place, so a crash leaves one complete folder (old or new) plus litter.
+    /// Replaces a whole output folder: <paramref name="fill"/> writes into the sibling ".NAME.new", the current
+    /// folder moves to ".NAME.old", the new one takes its place, and the old one is removed. A crash between the
+    /// two renames leaves no folder under the final name, only complete siblings; <see cref="RecoverDirectory"/>
+    /// (called here and by readers) puts the right one back.
     /// </summary>
     public static void WriteDirectory(string path, Action<string> fill)
     {
-        var full = Path.GetFullPath(path).TrimEnd(Path.DirectorySeparatorChar);
-        var parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        var name = Path.GetFileName(full);
-        var temporary = Path.Combine(parent, $".{name}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        Directory.CreateDirectory(temporary);
+        var (full, fresh, aside) = DirectoryNames(path);
+        RecoverDirectory(full);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        TryDeleteDirectory(fresh);
+        Directory.CreateDirectory(fresh);
         try
         {
-            fill(temporary);
+            fill(fresh);
         }
         catch
         {
-            TryDeleteDirectory(temporary);
+            TryDeleteDirectory(fresh);
             throw;
         }
-        string? aside = null;
-        if (Directory.Exists(full))
-        {
-            aside = Path.Combine(parent, $".{name}.{Environment.ProcessId}.{Guid.NewGuid():N}.old");
-            Directory.Move(full, aside);
-        }
-        Directory.Move(temporary, full);
-        if (aside != null) TryDeleteDirectory(aside);
+        TryDeleteDirectory(aside);
+        if (Directory.Exists(full)) Directory.Move(full, aside);
+        Directory.Move(fresh, full);
+        TryDeleteDirectory(aside);
+    }
+
+    /// <summary>
+    /// Completes an interrupted <see cref="WriteDirectory"/>: when the folder is missing but ".NAME.old" exists,
+    /// the crash came after the new content was complete, so ".NAME.new" (or else the old folder) takes its place.
+    /// </summary>
+    public static void RecoverDirectory(string path)
+    {
+        var (full, fresh, aside) = DirectoryNames(path);
+        if (Directory.Exists(full) || !Directory.Exists(aside)) return;
+        Directory.Move(Directory.Exists(fresh) ? fresh : aside, full);
+        TryDeleteDirectory(aside);
+    }
+
+    private static (string Full, string Fresh, string Aside) DirectoryNames(string path)
+    {
+        var full = Path.GetFullPath(path).TrimEnd(Path.DirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full)!;
+        var name = Path.GetFileName(full);
+        return (full, Path.Combine(parent, $".{name}.new"), Path.Combine(parent, $".{name}.old"));
     }
 
     private static void TryDelete(string file)

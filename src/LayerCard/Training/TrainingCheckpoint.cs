@@ -38,7 +38,11 @@ public static class TrainingCheckpoint
         });
     }
 
-    public static bool Exists(string folder) => File.Exists(Path.Combine(folder, StateFile));
+    public static bool Exists(string folder)
+    {
+        AtomicFile.RecoverDirectory(folder);
+        return File.Exists(Path.Combine(folder, StateFile));
+    }
 
     /// <summary>The checkpoint's state, refused when it does not parse or belongs to a run with other settings.</summary>
     public static CheckpointState ReadState(string folder, string expectedFingerprint)
