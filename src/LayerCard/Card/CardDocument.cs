@@ -83,7 +83,7 @@ public sealed record CardDocument
     public void RequireModel(string contentHash, string modelOption, string cardPath)
     {
         if (!string.Equals(Model.ContentSha256, contentHash, StringComparison.OrdinalIgnoreCase))
-            throw BadInputException.InFile(cardPath, $"this card was made for model {Model.Reference} ({Model.ContentSha256[..12]}…), not for --model {modelOption} ({contentHash[..Math.Min(12, contentHash.Length)]}…); build a card for this model");
+            throw BadInputException.InFile(cardPath, $"this card was made for model {Model.Reference} ({Model.ContentSha256[..Math.Min(12, Model.ContentSha256.Length)]}…), not for --model {modelOption} ({contentHash[..Math.Min(12, contentHash.Length)]}…); build a card for this model");
     }
 
     public static double[][] Jagged(double[,] matrix) =>

@@ -10,7 +10,7 @@ public static class CardReport
 
     public static HtmlReport AddTo(HtmlReport report, CardDocument card)
     {
-        report.Paragraph($"{card.Model.Architecture}, {card.Model.Layers} layers, hidden {card.Model.Hidden}, model sha256 {card.Model.ContentSha256[..16]}…; " +
+        report.Paragraph($"{card.Model.Architecture}, {card.Model.Layers} layers, hidden {card.Model.Hidden}, model sha256 {card.Model.ContentSha256[..Math.Min(16, card.Model.ContentSha256.Length)]}…; " +
                          $"data {card.Dataset.Reference} ({card.Dataset.Format}, {card.Dataset.TrainExamples} training examples); " +
                          $"LoRA r={card.Lora.Rank}, alpha={card.Lora.Alpha} on {string.Join(", ", card.Lora.Targets)}.");
         report.Heading("Per-layer columns");

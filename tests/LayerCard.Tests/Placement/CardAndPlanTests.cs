@@ -133,10 +133,10 @@ public class CardAndPlanTests
         Assert.All(config["layers_to_transform"]!.AsArray(), n => Assert.Equal(System.Text.Json.JsonValueKind.Number, n!.GetValueKind()));
     }
 
-    private static CardDocument SyntheticCard(double[] gains, Func<int, int, double> coupling)
+    internal static CardDocument SyntheticCard(double[] gains, Func<int, int, double> coupling)
     {
         var n = gains.Length;
-        var rows = gains.Select((g, l) => new CardLayerRow(l, g, g, g, g, 1, 1, 1, 1, 1, 100, null, null, null, g, null)).ToList();
+        var rows = gains.Select((g, l) => new CardLayerRow(l, g, g * 0.8, g * 1.1, g, 10 + l, 2, 0.1, 20, 3, 100, 0.01 * (n - l), 1_000_000L * (n - l), 0.001, g, 2 - g)).ToList();
         var matrix = Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Select(j => coupling(i, j)).ToArray()).ToArray();
         return new CardDocument
         {

@@ -48,6 +48,24 @@ public sealed class BrowserTests : IDisposable
         Assert.Contains("&lt;script&gt;alert('x')&lt;/script&gt;", dom);
     }
 
+    [Fact]
+    public void The_card_report_renders_every_chart_without_page_errors()
+    {
+        var card = LayerCard.Tests.Placement.CardAndPlanTests.SyntheticCard([0.9, 0.5, 0.7, 0.2], (i, j) => i == j ? 1 : 0.3);
+        var report = LayerCard.Card.CardReport.Html(card);
+        var page = Path.Combine(_folder, "card.html");
+        report.Save(page);
+        var shot = Run(page, "--screenshot=" + Path.Combine(_folder, "card.png"), "--window-size=1200,2000", "--enable-logging=stderr", "--v=0");
+        Assert.True(shot.ExitCode == 0, $"chromium exited with {shot.ExitCode}:\n{shot.Stderr}");
+        Assert.Empty(PageProblems(shot.Stderr));
+        AssertNotBlank(Path.Combine(_folder, "card.png"), 1200, 2000);
+        var dump = Run(page, "--dump-dom");
+        Assert.Equal(9, report.ChartCount);
+        Assert.Equal(report.ChartCount, Regex.Matches(dump.Stdout, @"<figure>\s*<(svg|img)[\s>]").Count);
+        foreach (var caption in new[] { "Residual signal per layer", "Predicted and measured gain per layer", "Activation energy per layer", "Coupling between layers", "Peak memory per layer" })
+            Assert.Contains($"<figcaption>{caption}</figcaption>", dump.Stdout);
+    }
+
     /// <summary>Guards the check above against passing vacuously when Chromium's log format changes.</summary>
     [Fact]
     public void Page_problem_detection_sees_script_errors_and_blocked_loads()
