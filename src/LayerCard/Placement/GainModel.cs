@@ -20,6 +20,8 @@ public sealed class GainModel
         gains = card.Layers.Select(r => Math.Max(0, UsesMeasuredGains ? r.MeasuredGain!.Value : r.PredictedGain)).ToArray();
         coupling = CardDocument.Square(card.Coupling);
         var all = Enumerable.Range(0, Layers).ToList();
+        if (UsesMeasuredGains && card.Probes?.AllLayers.Gain is double measuredAll && measuredAll > 0)
+            CouplingScale = Calibrate(all, measuredAll);
         // Fractions are of the model's own all-layer prediction, so that adapting every layer is 100% by construction.
         FullGain = Gain(all);
         FullStepSeconds = StepSeconds(all);
@@ -27,6 +29,12 @@ public sealed class GainModel
     }
 
     public CardDocument Card { get; }
+
+    /// <summary>
+    /// How much of the measured coupling counts (0: gains add up, 1: as measured). With a measured all-layer
+    /// run it is set so that the prediction for all layers equals that measurement; otherwise 1.
+    /// </summary>
+    public double CouplingScale { get; private set; } = 1;
     public int Layers { get; }
     public bool UsesMeasuredGains { get; }
     public double FullGain { get; }
@@ -46,10 +54,30 @@ public sealed class GainModel
         for (int i = 0; i < ordered.Count; i++)
         {
             var overlap = 0.0;
-            for (int j = 0; j < i; j++) overlap = Math.Max(overlap, coupling[ordered[i], ordered[j]] * coupling[ordered[i], ordered[j]]);
+            for (int j = 0; j < i; j++)
+            {
+                var rho = CouplingScale * coupling[ordered[i], ordered[j]];
+                overlap = Math.Max(overlap, rho * rho);
+            }
             total += gains[ordered[i]] * (1 - overlap);
         }
         return total;
+    }
+
+    /// <summary>Bisection on the scale: the all-layer prediction falls as the scale grows, from the plain sum to the coupled value.</summary>
+    private double Calibrate(IReadOnlyCollection<int> all, double measured)
+    {
+        double low = 0, high = 1;
+        CouplingScale = 0;
+        if (Gain(all) <= measured) return 0;
+        CouplingScale = 1;
+        if (Gain(all) >= measured) return 1;
+        for (int i = 0; i < 50; i++)
+        {
+            CouplingScale = (low + high) / 2;
+            if (Gain(all) > measured) low = CouplingScale; else high = CouplingScale;
+        }
+        return (low + high) / 2;
     }
 
     public double GainFraction(IReadOnlyCollection<int> set) => FullGain > 0 ? Gain(set) / FullGain : 0;

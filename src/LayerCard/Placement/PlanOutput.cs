@@ -36,6 +36,7 @@ public static class PlanOutput
             ["predicted_gain_fraction"] = plan.PredictedGainFraction,
             ["full_layer_gain"] = model.FullGain,
             ["gains_from"] = model.UsesMeasuredGains ? "measured single-layer probe runs" : "signal (quadratic model), uncalibrated",
+            ["coupling_scale"] = model.CouplingScale,
             ["predicted_step_seconds"] = plan.PredictedStepSeconds,
             ["predicted_time_fraction"] = plan.PredictedTimeFraction,
             ["predicted_memory_fraction"] = plan.PredictedMemoryFraction,

@@ -100,9 +100,11 @@ public static class EndToEndRun
         using var loaded = ModelLoader.Load(request.Model, null, device);
         var data = DatasetLoader.Load(request.EvalData ?? request.Data, new DataOptions(request.Format, request.Labels, request.MaxLength, request.Seed, 0, request.EvalLimit));
         var metric = TaskEvaluation.DefaultMetric(data.Format);
-        EvaluationResult? baseline = withBase ? TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, metric, request.MaxLength, 16, device) : null;
+        // Scoring uses the model's whole context: test examples may be longer than the training windows.
+        var context = Math.Max(request.MaxLength, loaded.Config.MaxPositions);
+        EvaluationResult? baseline = withBase ? TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, metric, context, 16, device) : null;
         using var lora = PeftAdapter.Load(adapterFolder, loaded.Model);
-        return (TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, metric, request.MaxLength, 16, device), baseline);
+        return (TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, metric, context, 16, device), baseline);
     }
 
     public static string MetricName(EvaluationResult result) => result.Metric switch

@@ -52,7 +52,8 @@ public static class ExperimentRunner
             var (trainSet, validationSet, metricData) = PrepareData(task, tokenizer, config.Seeds[0]);
             var metric = TaskEvaluation.DefaultMetric(metricData.Format);
             var baseLoss = LossEvaluation.MeanLoss(loaded.Model, validationSet, 16, device).MeanLoss;
-            var baseEval = TaskEvaluation.Run(loaded.Model, tokenizer, metricData, metric, task.MaxLength, 16, device, 40);
+            var context = Math.Max(task.MaxLength, loaded.Config.MaxPositions);
+            var baseEval = TaskEvaluation.Run(loaded.Model, tokenizer, metricData, metric, context, 16, device, 40);
             baselines.Add(new TaskBaseline(task.Name, EndToEndRun.MetricName(baseEval), baseLoss, baseEval.Score, baseEval.MajorityBaseline));
             log($"[{task.Name}] base: validation loss {baseLoss:F4}, {EndToEndRun.MetricName(baseEval)} {baseEval.Score:F4}");
 
@@ -139,7 +140,8 @@ public static class ExperimentRunner
         var resident = MemoryMeter.CurrentBytes();
         var trained = new Trainer(lora, options, device).Train(train, null, "experiment");
         var loss = LossEvaluation.MeanLoss(model, validation, 16, device).MeanLoss;
-        var score = metric == TaskMetric.Loss ? -loss : TaskEvaluation.Run(model, tokenizer, metricData, metric, task.MaxLength, 16, device, 40).Score;
+        var context = Math.Max(task.MaxLength, model.Config.MaxPositions);
+        var score = metric == TaskMetric.Loss ? -loss : TaskEvaluation.Run(model, tokenizer, metricData, metric, context, 16, device, 40).Score;
         return new SubsetResult(task.Name, seed, layers, loss, baseLoss - loss, score, trained.MeanStepSeconds,
             Math.Max(0, trained.PeakMemoryBytes - resident), lora.TrainableParameterCount, trained.WallSeconds);
     }

@@ -92,6 +92,21 @@ public class CardAndPlanTests
     }
 
     [Theory]
+    [InlineData(1.4)]
+    [InlineData(1.8)]
+    public void TheCouplingIsCalibratedToTheMeasuredAllLayerRun(double measuredAll)
+    {
+        var card = SyntheticCard([1.0, 0.6, 0.4], (i, j) => i == j ? 1 : 0.8);
+        card = card with { Probes = new CardProbes(3, 4, 1e-3, 0, 2.0, new SetMeasurement([0, 1, 2], 3, 0.1, 1000, 2.0 - measuredAll, measuredAll), []) };
+        var model = new GainModel(card);
+        Assert.Equal(measuredAll, model.Gain([0, 1, 2]), 6);
+        Assert.InRange(model.CouplingScale, 0, 1);
+        Assert.True(model.Gain([0, 1]) > 1.2 && model.Gain([0, 1]) < 1.6);
+        // Beyond the plain sum the gains are taken as additive; at or below the best single layer, as fully coupled.
+        Assert.Equal(0, new GainModel(card with { Probes = card.Probes! with { AllLayers = card.Probes.AllLayers with { Gain = 2.5 } } }).CouplingScale);
+    }
+
+    [Theory]
     [InlineData(5, 0.5)]
     [InlineData(2, 1.5)]
     public void ImpossibleRequestsAreRefused(int layers, double target)
