@@ -9,6 +9,14 @@ namespace LayerCard.Cli.Commands;
 /// <summary>layercard plan: choose layers from a card for an objective.</summary>
 public static class PlanCommands
 {
+    public static PlanObjective ParseObjective(string text) => text.ToLowerInvariant() switch
+    {
+        "performance" => PlanObjective.Performance,
+        "cost" => PlanObjective.Cost,
+        "budget" => PlanObjective.Budget,
+        var o => throw new BadInputException($"--objective {o}: expected performance, cost or budget"),
+    };
+
     public static Command Plan(TextWriter stdout)
     {
         var cardOption = new Option<string>("--card") { Description = "card.json from `layercard card`", Required = true };
@@ -31,13 +39,7 @@ public static class PlanCommands
                 using var loaded = ModelLoader.Load(m, null, TorchSharp.torch.CPU);
                 card.RequireModel(loaded.ContentHash, m, cardPath);
             }
-            var kind = parsed.GetValue(objective)!.ToLowerInvariant() switch
-            {
-                "performance" => PlanObjective.Performance,
-                "cost" => PlanObjective.Cost,
-                "budget" => PlanObjective.Budget,
-                var o => throw new BadInputException($"--objective {o}: expected performance, cost or budget"),
-            };
+            var kind = PlanCommands.ParseObjective(parsed.GetValue(objective)!);
             var request = new PlanRequest(kind, parsed.GetValue(layers), parsed.GetValue(target), parsed.GetValue(budgetTime), parsed.GetValue(budgetMemory), parsed.GetValue(maxLayers));
             if (kind == PlanObjective.Budget && request.BudgetTime is null && request.BudgetMemory is null && request.MaxAdaptedLayers is null)
                 throw new BadInputException("--objective budget needs --budget-time, --budget-memory or --max-adapted-layers");

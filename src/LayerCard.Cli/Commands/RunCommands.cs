@@ -41,13 +41,7 @@ public static class RunCommands
         command.SetAction(parsed =>
         {
             var device = common.Apply(parsed);
-            var kind = parsed.GetValue(objective)!.ToLowerInvariant() switch
-            {
-                "performance" => PlanObjective.Performance,
-                "cost" => PlanObjective.Cost,
-                "budget" => PlanObjective.Budget,
-                var o => throw new BadInputException($"--objective {o}: expected performance, cost or budget"),
-            };
+            var kind = PlanCommands.ParseObjective(parsed.GetValue(objective)!);
             var request = new RunRequest
             {
                 Model = parsed.GetValue(model)!, Data = parsed.GetValue(data)!, EvalData = parsed.GetValue(evalData),

@@ -71,27 +71,27 @@ public sealed class LoraModel : IDisposable
     public void Merge()
     {
         if (Merged) return;
-        using var noGrad = torch.no_grad();
-        foreach (var adapter in adapters.Values)
-        {
-            using var scope = torch.NewDisposeScope();
-            adapter.Target.Weight.add_(adapter.WeightDelta());
-            adapter.Target.Adapter = null;
-        }
+        Fold(merge: true);
         Merged = true;
     }
 
     public void Unmerge()
     {
         if (!Merged) return;
+        Fold(merge: false);
+        Merged = false;
+    }
+
+    private void Fold(bool merge)
+    {
         using var noGrad = torch.no_grad();
         foreach (var adapter in adapters.Values)
         {
             using var scope = torch.NewDisposeScope();
-            adapter.Target.Weight.sub_(adapter.WeightDelta());
-            adapter.Target.Adapter = adapter;
+            if (merge) adapter.Target.Weight.add_(adapter.WeightDelta());
+            else adapter.Target.Weight.sub_(adapter.WeightDelta());
+            adapter.Target.Adapter = merge ? null : adapter;
         }
-        Merged = false;
     }
 
     /// <summary>Takes the adapters out, leaving the base model as it was loaded.</summary>
