@@ -12,5 +12,6 @@ public static class CommandCatalog
         LoraCommands.Train(stdout),
         LoraCommands.Eval(stdout),
         LoraCommands.Export(stdout),
+        BenchCommands.Bench(stdout, stderr),
     ];
 }
