@@ -194,9 +194,10 @@ public static class BenchCommands
             foreach (var s in f.Samples) table.Add(s.Step, s.When.Length == 0 ? null : s.When, s.ResidentBytes / 1048576.0, s.LoadAverage);
             var growth = f.GrowthBytes / 1048576.0;
             var allowed = parsed.GetValue(limit);
-            var flat = Math.Abs(growth) <= allowed;
+            var flat = growth <= allowed;
             table.Notes.Add($"growth from warm-up (step {f.WarmupStep}) to end: {growth.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture)} MiB " +
-                $"({(flat ? "flat" : "GROWING")}: limit {allowed.ToString("F1", CultureInfo.InvariantCulture)} MiB); {f.StepsPerSecond.ToString("F1", CultureInfo.InvariantCulture)} steps/s");
+                $"({(flat ? "flat" : "GROWING")}: limit +{allowed.ToString("F1", CultureInfo.InvariantCulture)} MiB); after warm-up resident stayed within " +
+                $"{Mib(f.AfterWarmup.Min(s => s.ResidentBytes))}-{Mib(f.AfterWarmup.Max(s => s.ResidentBytes))} MiB; {f.StepsPerSecond.ToString("F1", CultureInfo.InvariantCulture)} steps/s");
             table.Notes.Add("resident = VmRSS (libtorch and .NET heaps together)");
             table.Notes.Add(LoadNote(loadBefore));
             shared.Finish(parsed, stdout, "memory", table);
@@ -208,6 +209,8 @@ public static class BenchCommands
 
     private static string LayerText(int[] layers) =>
         layers.Length > 2 && layers[^1] - layers[0] == layers.Length - 1 ? $"{layers[0]}-{layers[^1]}" : string.Join(",", layers);
+
+    private static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
 
     private static string Ratio(double a, double b) => (a / b).ToString("F2", CultureInfo.InvariantCulture);
 

@@ -11,9 +11,10 @@ public sealed record MemorySample(string When, int Step, long ResidentBytes, dou
 
 public sealed record MemoryFigures(IReadOnlyList<MemorySample> Samples, int WarmupStep, long GrowthBytes, double StepsPerSecond)
 {
-    /// <summary>Resident memory after warm-up may wobble with the allocator and the GC, but must not climb.</summary>
+    /// <summary>Resident memory after warm-up wobbles with the allocator and the GC (it may fall), but must not climb.</summary>
     public const long FlatLimitBytes = 8L << 20;
-    public bool Flat => Math.Abs(GrowthBytes) <= FlatLimitBytes;
+
+    public IEnumerable<MemorySample> AfterWarmup => Samples.Where(s => s.Step >= WarmupStep && s.When is not ("start" or "loaded"));
 }
 
 /// <summary>
