@@ -145,18 +145,18 @@ public static class BenchCommands
 
             var first = cases[0].Case;
             var table = new BenchTable($"train: LoRA rank {first.Rank}, batch {first.BatchSize} x {first.MaxLength} tokens, {first.Steps} steps, data {first.Data}, {threads} threads, no evaluation",
-                "configuration", "layers", "tokens/step", "step ms", "mean step ms", "tokens/s", "peak MiB", "peak - weights MiB", "GFLOP/step", "GFLOP/s", "% of matmul", "runs");
+                "configuration", "layers", "tokens/step", "step ms", "best step ms", "mean step ms", "tokens/s", "peak MiB", "peak - weights MiB", "GFLOP/step", "GFLOP/s", "% of matmul", "runs");
             foreach (var (f, _) in results)
-                table.Add(f.Case.Label, LayerText(f.Layers), f.TokensPerStep, f.MedianStepSeconds * 1000, f.MeanStepSeconds * 1000, f.TokensPerSecond,
+                table.Add(f.Case.Label, LayerText(f.Layers), f.TokensPerStep, f.MedianStepSeconds * 1000, f.BestStepSeconds * 1000, f.MeanStepSeconds * 1000, f.TokensPerSecond,
                     f.PeakMemoryBytes / 1048576.0, (f.PeakMemoryBytes - f.WeightBytes) / 1048576.0, f.StepFlops / 1e9, f.AchievedGflops,
                     100 * f.AchievedGflops / ceiling, f.Runs);
-            table.Notes.Add("step ms = median step after the first; tokens/s = tokens per step / step ms; peak = process VmHWM during training (child process per run)");
+            table.Notes.Add("step ms = median step after the first (median over runs); best = fastest such step of any run; tokens/s = tokens per step / step ms; peak = process VmHWM during training (child process per run)");
             table.Notes.Add("peak - weights = peak minus 4 bytes per parameter (runtime, data, activations, adapter state)");
             table.Notes.Add(ModelCost.Formula + "; backward counted as 2x forward of the span it runs through");
             var topRun = results.FirstOrDefault(r => r.Pair == "top").Figures;
             var allRun = results.FirstOrDefault(r => r.Pair == "all").Figures;
             if (topRun != null && allRun != null)
-                table.Notes.Add($"{topRun.Case.Label} / {allRun.Case.Label}: step time x{Ratio(topRun.MedianStepSeconds, allRun.MedianStepSeconds)}, " +
+                table.Notes.Add($"{topRun.Case.Label} / {allRun.Case.Label}: step time x{Ratio(topRun.MedianStepSeconds, allRun.MedianStepSeconds)} (best x{Ratio(topRun.BestStepSeconds, allRun.BestStepSeconds)}), " +
                     $"peak memory x{Ratio(topRun.PeakMemoryBytes, allRun.PeakMemoryBytes)}, " +
                     $"peak - weights x{Ratio(topRun.PeakMemoryBytes - topRun.WeightBytes, allRun.PeakMemoryBytes - allRun.WeightBytes)}, " +
                     $"estimated FLOPs x{Ratio(topRun.StepFlops, allRun.StepFlops)}");
@@ -177,10 +177,12 @@ public static class BenchCommands
         var warmup = new Option<int>("--warmup") { Description = "the step after which memory must stay flat", DefaultValueFactory = _ => 100 };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 4 };
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 64 };
+        var layers = new Option<string>("--layers") { DefaultValueFactory = _ => "all" };
+        var targets = new Option<string?>("--targets") { Description = "default: the family's" };
         var limit = new Option<double>("--max-growth-mib") { Description = "exit 1 when memory grows more than this after warm-up", DefaultValueFactory = _ => MemoryFigures.FlatLimitBytes / 1048576.0 };
-        var command = new Command("memory", "A long LoRA training run (all layers) sampling resident memory: it must stay flat after warm-up.")
+        var command = new Command("memory", "A long LoRA training run (default: all layers) sampling resident memory: it must stay flat after warm-up.")
         {
-            model, data, steps, every, warmup, batch, maxLength, limit,
+            model, data, steps, every, warmup, batch, maxLength, layers, targets, limit,
         };
         shared.AddTo(command);
         command.SetAction(parsed =>
@@ -188,8 +190,8 @@ public static class BenchCommands
             var threads = shared.Apply(parsed);
             var loadBefore = Machine.LoadAverage();
             var f = MemoryBench.Run(parsed.GetValue(model)!, parsed.GetValue(data)!, parsed.GetValue(steps), parsed.GetValue(every),
-                parsed.GetValue(warmup), parsed.GetValue(batch), parsed.GetValue(maxLength), null);
-            var table = new BenchTable($"memory: {parsed.GetValue(model)} on {parsed.GetValue(data)}, LoRA all layers, batch {parsed.GetValue(batch)} x {parsed.GetValue(maxLength)}, " +
+                parsed.GetValue(warmup), parsed.GetValue(batch), parsed.GetValue(maxLength), parsed.GetValue(layers)!, LoraCommands.SplitList(parsed.GetValue(targets)));
+            var table = new BenchTable($"memory: {parsed.GetValue(model)} on {parsed.GetValue(data)}, LoRA layers {parsed.GetValue(layers)}, batch {parsed.GetValue(batch)} x {parsed.GetValue(maxLength)}, " +
                 $"{parsed.GetValue(steps)} steps, {threads} threads", "step", "when", "resident MiB", "load");
             foreach (var s in f.Samples) table.Add(s.Step, s.When.Length == 0 ? null : s.When, s.ResidentBytes / 1048576.0, s.LoadAverage);
             var growth = f.GrowthBytes / 1048576.0;

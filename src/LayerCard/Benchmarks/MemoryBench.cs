@@ -23,7 +23,8 @@ public sealed record MemoryFigures(IReadOnlyList<MemorySample> Samples, int Warm
 /// </summary>
 public static class MemoryBench
 {
-    public static MemoryFigures Run(string model, string data, int steps, int every, int warmupStep, int batchSize, int maxLength, Action<string>? log = null)
+    public static MemoryFigures Run(string model, string data, int steps, int every, int warmupStep, int batchSize, int maxLength,
+        string layers = "all", IReadOnlyList<string>? targets = null, Action<string>? log = null)
     {
         if (steps <= 0) throw new BadInputException($"--steps must be positive, got {steps}");
         if (every <= 0) throw new BadInputException($"--every must be positive, got {every}");
@@ -31,7 +32,7 @@ public static class MemoryBench
         using var loaded = ModelLoader.Load(model, null, CPU);
         var request = new TrainRequest
         {
-            Model = model, Data = data, Layers = "all", MaxLength = maxLength, HoldOutFraction = 0,
+            Model = model, Data = data, Layers = layers, Targets = targets, MaxLength = maxLength, HoldOutFraction = 0,
             Training = new TrainingOptions { Steps = steps, BatchSize = batchSize, LearningRate = 1e-3 },
         };
         var (train, _) = TrainingRun.LoadData(request);
