@@ -16,5 +16,6 @@ public static class CommandCatalog
         PlanCommands.Plan(stdout),
         RunCommands.Run(stdout),
         ExperimentCommands.Experiment(stdout),
+        BenchCommands.Bench(stdout, stderr),
     ];
 }

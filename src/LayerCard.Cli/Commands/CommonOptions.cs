@@ -18,6 +18,7 @@ public sealed class CommonOptions
 
     public torch.Device Apply(ParseResult parsed)
     {
+        NativeMemory.ReturnLargeBlocksToTheSystem();
         var threads = parsed.GetValue(Threads);
         if (threads < 0) throw new BadInputException($"--threads must be 0 or positive, got {threads}");
         if (threads > 0) torch.set_num_threads(threads);

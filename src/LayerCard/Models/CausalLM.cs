@@ -83,7 +83,10 @@ public abstract class CausalLM : nn.Module
     protected Tensor RunLayer(int index, Func<Tensor> layerForward)
     {
         if (index >= GradientStartLayer || !torch.is_grad_enabled()) return layerForward();
+        // A scope per frozen layer frees its intermediates as soon as the layer is done, instead of keeping
+        // them alive until the training step's scope ends: below the lowest adapted layer nothing is needed later.
+        using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        return layerForward();
+        return layerForward().MoveToOuterDisposeScope();
     }
 }
