@@ -88,6 +88,8 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
 
     internal static JsonDocument ParseJson(string path, byte[] bytes)
     {
+        // JsonDocument checks UTF-8 only when a string is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw BadInputException.InFile(path, "not valid UTF-8 text");
         try { return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 }); }
         catch (JsonException e) { throw BadInputException.InFile(path, $"invalid JSON: {e.Message}"); }
     }
