@@ -61,7 +61,8 @@ internal static partial class JsonMutations
 
     /// <summary>
     /// Parses and materialises the whole tree: JsonObject builds its dictionary lazily and throws on a duplicate key
-    /// only when first touched, which must happen here rather than halfway through a mutation.
+    /// only when first touched, which must happen here rather than halfway through a mutation. Such documents get
+    /// byte-level damage instead.
     /// </summary>
     public static bool TryParse(byte[] bytes, out JsonNode? root)
     {
@@ -72,6 +73,8 @@ internal static partial class JsonMutations
             while (pending.TryPop(out var node))
                 if (node != null)
                     foreach (var (_, child) in Children(node)) pending.Push(child);
+            // Writing unescapes every string, which throws on an escaped lone surrogate left by an earlier mutation.
+            root?.ToJsonString();
             return true;
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
