@@ -106,6 +106,7 @@ public sealed class HfCheckpoint : IDisposable
         }
         using (document)
         {
+            JsonInput.RefuseInvalidStrings(indexPath, document.RootElement);
             if (document.RootElement.ValueKind != JsonValueKind.Object ||
                 !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw BadInputException.InFile(indexPath, "missing the 'weight_map' object");

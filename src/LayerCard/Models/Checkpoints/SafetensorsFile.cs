@@ -139,6 +139,7 @@ public sealed class SafetensorsFile : IDisposable
         using (document)
         {
             var root = document.RootElement;
+            JsonInput.RefuseInvalidStrings(path, root);
             if (root.ValueKind != JsonValueKind.Object)
                 throw BadInputException.InFile(path, $"header must be a JSON object, got {root.ValueKind}");
             var tensors = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
