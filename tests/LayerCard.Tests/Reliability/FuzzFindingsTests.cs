@@ -86,6 +86,15 @@ public sealed class FuzzFindingsTests : IDisposable
         AssertRefused(() => TokenizerLoader.Load(tokenizer), "tokenizer.json", "number 1e400 is out of range");
     }
 
+    /// <summary>The BPE builder slices the prefix off by length: before the fix this aborted the test host.</summary>
+    [Fact]
+    public void MergeShorterThanTheSubwordPrefixIsRefusedBeforeTheNativeLibrarySeesIt()
+    {
+        var tokenizer = Path.Combine(Seed(FuzzKinds.TokenizerJson), "tokenizer.json");
+        EditJson(tokenizer, json => json["model"]!["continuing_subword_prefix"] = "../../../etc/passwd");
+        AssertRefused(() => TokenizerLoader.Load(tokenizer), "tokenizer.json", "shorter than continuing_subword_prefix");
+    }
+
     [Fact]
     public void PostProcessorTypeThatIsNotAStringDoesNotThrowInvalidOperation()
     {
