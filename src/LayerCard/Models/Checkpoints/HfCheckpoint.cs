@@ -91,10 +91,14 @@ public sealed class HfCheckpoint : IDisposable
 
     private static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
+        var bytes = File.ReadAllBytes(indexPath);
+        // JsonDocument checks UTF-8 only when a string is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw BadInputException.InFile(indexPath, "not valid UTF-8 text");
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            document = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
@@ -102,6 +106,7 @@ public sealed class HfCheckpoint : IDisposable
         }
         using (document)
         {
+            JsonInput.RefuseInvalidStrings(indexPath, document.RootElement);
             if (document.RootElement.ValueKind != JsonValueKind.Object ||
                 !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw BadInputException.InFile(indexPath, "missing the 'weight_map' object");

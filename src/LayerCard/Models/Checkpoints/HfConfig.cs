@@ -53,6 +53,7 @@ public sealed record HfConfig(
         using (document)
         {
             var root = document.RootElement;
+            JsonInput.RefuseInvalidStrings(path, root);
             if (root.ValueKind != JsonValueKind.Object)
                 throw BadInputException.InFile(path, "must be a JSON object");
             var fields = new Fields(root, path);

@@ -61,6 +61,9 @@ public sealed record ModelConfig(
             throw BadInputException.InFile(source, $"rope theta must be a positive number, got {RopeTheta}");
         if (!explicitHeadDim && HeadDim * Heads != Hidden)
             throw BadInputException.InFile(source, $"head dim {HeadDim} times {Heads} heads is not the hidden size {Hidden}");
+        // QDim and KvDim are ints; an explicit head_dim times the heads can overflow them into a negative size.
+        if ((long)Heads * HeadDim > int.MaxValue)
+            throw BadInputException.InFile(source, $"{Heads} attention heads of dim {HeadDim} are too wide");
         if (Heads % KvHeads != 0)
             throw BadInputException.InFile(source, $"{Heads} attention heads are not divisible by {KvHeads} key/value heads");
         if (Family == Llama && HeadDim % 2 != 0)

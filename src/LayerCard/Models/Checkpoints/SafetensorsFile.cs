@@ -124,6 +124,9 @@ public sealed class SafetensorsFile : IDisposable
 
     private static (Dictionary<string, TensorEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
     {
+        // JsonDocument checks UTF-8 only when a string is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw BadInputException.InFile(path, "header is not valid UTF-8 text");
         JsonDocument document;
         try
         {
@@ -136,6 +139,7 @@ public sealed class SafetensorsFile : IDisposable
         using (document)
         {
             var root = document.RootElement;
+            JsonInput.RefuseInvalidStrings(path, root);
             if (root.ValueKind != JsonValueKind.Object)
                 throw BadInputException.InFile(path, $"header must be a JSON object, got {root.ValueKind}");
             var tensors = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
