@@ -15,6 +15,7 @@ public static class BenchCommands
         command.Subcommands.Add(Generate(stdout, stderr));
         command.Subcommands.Add(Train(stdout, stderr));
         command.Subcommands.Add(Memory(stdout, stderr));
+        command.Subcommands.Add(FuzzCommand.Fuzz(stdout));
         return command;
     }
 

@@ -22,7 +22,11 @@ public sealed class LoadedModel(CausalLM model, ITokenizer? tokenizer, string so
     public ITokenizer RequireTokenizer() =>
         Tokenizer ?? throw BadInputException.InFile(Source, "no tokenizer found beside the model; pass --tokenizer");
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Model.Dispose();
+        (Tokenizer as IDisposable)?.Dispose();
+    }
 }
 
 /// <summary>
