@@ -16,6 +16,7 @@ public static class BenchCommands
         command.Subcommands.Add(Train(stdout, stderr));
         command.Subcommands.Add(Memory(stdout, stderr));
         command.Subcommands.Add(FuzzCommand.Fuzz(stdout));
+        command.Subcommands.Add(CardMemory(stdout, stderr));
         return command;
     }
 
@@ -48,6 +49,29 @@ public static class BenchCommands
                 stdout.WriteLine($"wrote {Path.GetFullPath(path)}");
             }
         }
+    }
+
+    private static Command CardMemory(TextWriter stdout, TextWriter stderr)
+    {
+        var shared = new Shared();
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 2 };
+        var examples = new Option<int>("--examples") { DefaultValueFactory = _ => 4 };
+        var length = new Option<int>("--length") { DefaultValueFactory = _ => 64 };
+        var command = new Command("card-memory", "Memory and time of the card's signal pass on layers shaped like Qwen3-8B's (hidden 4096, MLP 12288).") { layers, examples, length };
+        shared.AddTo(command);
+        command.SetAction(parsed =>
+        {
+            var threads = shared.Apply(parsed);
+            if (parsed.GetValue(layers) <= 0 || parsed.GetValue(examples) <= 0 || parsed.GetValue(length) < 2)
+                throw new BadInputException("--layers and --examples must be positive and --length at least 2");
+            var f = CardMemoryBench.Measure(parsed.GetValue(layers), parsed.GetValue(examples), parsed.GetValue(length), stderr.WriteLine);
+            var table = new BenchTable($"card-memory: signal pass, every linear module probed, {threads} threads",
+                "layers", "parameters", "weights MiB", "resident before MiB", "peak MiB", "probe increment MiB", "per layer MiB", "predicted per layer MiB", "signal s", "forward+backward s", "tokens");
+            table.Add(f.Layers, f.Parameters, f.WeightsMiB, f.ResidentBeforeMiB, f.PeakDuringMiB, f.ProbeIncrementMiB, f.PerLayerIncrementMiB, f.PredictedPerLayerMiB, f.SignalSeconds, f.ForwardBackwardSeconds, f.Tokens);
+            shared.Finish(parsed, stdout, "card-memory", table);
+            return ExitCodes.Success;
+        });
+        return command;
     }
 
     private static Command Generate(TextWriter stdout, TextWriter stderr)

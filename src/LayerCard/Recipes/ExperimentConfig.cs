@@ -38,6 +38,8 @@ public sealed record ExperimentConfig
     public double LearningRate { get; init; } = 3e-3;
     /// <summary>Train every non-empty layer subset, so each method's regret against the best subset of its size is exact.</summary>
     public bool Exhaustive { get; init; } = true;
+    /// <summary>With Exhaustive, how many of the seeds (the first ones) train every subset; the rest train only the methods' choices.</summary>
+    public int? ExhaustiveSeeds { get; init; }
     public int CalibrationExamples { get; init; } = 64;
     public int? CardProbeSteps { get; init; }
     public string OutputDirectory { get; init; } = "docs/results";

@@ -69,7 +69,8 @@ public static class ExperimentRunner
                 cards.Add(card);
                 var gainModel = new GainModel(card);
                 var chosen = Methods.ToDictionary(m => m, m => MethodLayers(m, gainModel, card, config, layerCount, seed));
-                var sets = config.Exhaustive
+                var exhaustive = config.Exhaustive && config.Seeds.ToList().IndexOf(seed) < (config.ExhaustiveSeeds ?? config.Seeds.Count);
+                var sets = exhaustive
                     ? Enumerable.Range(1, (1 << layerCount) - 1).Select(mask => Enumerable.Range(0, layerCount).Where(l => (mask & (1 << l)) != 0).ToArray()).ToList()
                     : chosen.Values.DistinctBy(Key).ToList();
                 var results = new Dictionary<string, SubsetResult>();
@@ -84,7 +85,7 @@ public static class ExperimentRunner
                 foreach (var (method, layers) in chosen)
                 {
                     var r = results[Key(layers)];
-                    var sameSize = config.Exhaustive ? results.Values.Where(x => x.Layers.Count == layers.Length).ToList() : null;
+                    var sameSize = exhaustive ? results.Values.Where(x => x.Layers.Count == layers.Length).ToList() : null;
                     methods.Add(new MethodResult(task.Name, seed, method, layers, r.Gain, r.Metric, r.StepSeconds, r.PeakMemoryIncrementBytes,
                         method.StartsWith("card") || method == "all" ? gainModel.GainFraction(layers) : null,
                         method.StartsWith("card") || method == "all" ? gainModel.TimeFraction(layers) : null,

@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using LayerCard.Card;
+using LayerCard.Common;
+using LayerCard.Data;
+using LayerCard.Models;
+using static TorchSharp.torch;
+
+namespace LayerCard.Benchmarks;
+
+/// <summary>Memory and time of the card's signal pass on layers shaped like Qwen3-8B's (hidden 4096, MLP 12288).</summary>
+public static class CardMemoryBench
+{
+    /// <summary>Qwen3-8B's layer shape (32 heads of 128, 8 KV heads) with few layers and a small vocabulary.</summary>
+    public static ModelConfig Qwen3_8BLayers(int layers) =>
+        new(ModelConfig.Llama, "Qwen3ForCausalLM", layers, 4096, 32, 8, 128, 12288, 512, 4096, 1e-6, 1_000_000, false, false, true, false, "silu");
+
+    public sealed record Figures(int Layers, long Parameters, double WeightsMiB, double ResidentBeforeMiB, double PeakDuringMiB, double ProbeIncrementMiB,
+        double PerLayerIncrementMiB, double PredictedPerLayerMiB, double SignalSeconds, double ForwardBackwardSeconds, long Tokens);
+
+    public static Figures Measure(int layers, int examples, int length, Action<string>? log = null)
+    {
+        var config = Qwen3_8BLayers(layers);
+        var folder = RandomModels.Ensure($"qwen3-8b-layers-{layers}", config, seed: 0, target =>
+        {
+            var tokenizer = Assets.Resolve("stories260K", "--tokenizer");
+            File.Copy(Path.Combine(tokenizer, "tok512.bin"), Path.Combine(target, "tok512.bin"));
+        }, log);
+        using var loaded = ModelLoader.Load(folder, null, CPU);
+        var ids = Enumerable.Range(0, examples).Select(e =>
+        {
+            var tokens = Enumerable.Range(0, length).Select(t => 3 + (e * 131 + t * 17) % 500).ToArray();
+            return new TokenizedExample(tokens, tokens.Skip(1).Append(Tokenization.IgnoreLabel).ToArray(), e);
+        }).ToList();
+        var set = new TokenizedSet("synthetic", ids, 0, 0, $"{examples} x {length} tokens");
+        var options = new SignalOptions(BatchSize: 2);
+        var forwardBackward = SignalProbe.TimeForwardBackward(loaded.Model, set, options, CPU);
+        var resident = MemoryMeter.CurrentBytes();
+        MemoryMeter.ResetPeak();
+        var clock = Stopwatch.StartNew();
+        var signal = SignalProbe.Run(loaded.Model, set, [], options, CPU);
+        var seconds = clock.Elapsed.TotalSeconds;
+        var peak = MemoryMeter.PeakBytes();
+        var parameters = loaded.ParameterCount;
+        const double mib = 1048576.0;
+        return new Figures(layers, parameters, parameters * 4 / mib, resident / mib, peak / mib, (peak - resident) / mib,
+            (peak - resident) / mib / layers, PredictedPerLayerBytes(config) / mib, seconds, forwardBackward, signal.Tokens);
+    }
+
+    /// <summary>
+    /// docs/layer-card.md's estimate for one layer with every module probed: float64 G sums (8 bytes per weight)
+    /// plus float32 ΔW* (4 bytes per weight), and one float64 Sigma per shared input (d_in² x 8 bytes).
+    /// </summary>
+    public static double PredictedPerLayerBytes(ModelConfig c)
+    {
+        long q = (long)c.Heads * c.HeadDim, kv = (long)c.KvHeads * c.HeadDim;
+        long weights = c.Hidden * (q + 2 * kv) + q * c.Hidden + 3L * c.Hidden * c.Intermediate;
+        long sigmas = (long)c.Hidden * c.Hidden + q * q + (long)c.Hidden * c.Hidden + (long)c.Intermediate * c.Intermediate;
+        return 12.0 * weights + 8.0 * sigmas;
+    }
+}
