@@ -21,7 +21,8 @@ public static class ExperimentCommands
             var loaded = ExperimentConfig.Load(path);
             var folder = Path.GetFullPath(parsed.GetValue(output) ?? Path.Combine(loaded.OutputDirectory, loaded.Name));
             var commandLine = "layercard " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1));
-            var results = ExperimentRunner.Run(loaded, commandLine, device, line => { stdout.WriteLine(line); stdout.Flush(); });
+            var results = ExperimentRunner.Run(loaded, commandLine, device, line => { stdout.WriteLine(line); stdout.Flush(); },
+                partial => ExperimentReport.Write(partial, folder));
             var report = ExperimentReport.Write(results, folder);
             stdout.WriteLine(File.ReadAllText(report));
             stdout.WriteLine($"wrote {folder}");

@@ -35,7 +35,8 @@ public static class ExperimentRunner
 {
     public static readonly IReadOnlyList<string> Methods = ["card-guided", "card-cost", "resnorm-top", "random", "even", "top", "bottom", "all"];
 
-    public static ExperimentResults Run(ExperimentConfig config, string command, Device device, Action<string> log)
+    /// <param name="onTaskDone">Sees the results so far after each task, so a long study leaves its finished tasks behind.</param>
+    public static ExperimentResults Run(ExperimentConfig config, string command, Device device, Action<string> log, Action<ExperimentResults>? onTaskDone = null)
     {
         var clock = Stopwatch.StartNew();
         var subsets = new List<SubsetResult>();
@@ -93,6 +94,7 @@ public static class ExperimentRunner
                         sameSize?.Max(x => x.Gain) - r.Gain, sameSize?.Max(x => x.Metric) - r.Metric));
                 }
             }
+            onTaskDone?.Invoke(new ExperimentResults(config, command, baselines.ToList(), subsets.ToList(), methods.ToList(), cards.ToList(), clock.Elapsed.TotalSeconds));
         }
         return new ExperimentResults(config, command, baselines, subsets, methods, cards, clock.Elapsed.TotalSeconds);
     }
