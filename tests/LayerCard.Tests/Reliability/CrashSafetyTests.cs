@@ -93,7 +93,7 @@ public sealed class CrashSafetyTests
         {
             if (outputs.Contains(other) || other == "checkpoint") continue;
             var top = other.Split('/')[0];
-            Assert.True(top.StartsWith('.') && (top.EndsWith(".tmp", StringComparison.Ordinal) || top.EndsWith(".old", StringComparison.Ordinal))
+            Assert.True(top.StartsWith('.') && (top.EndsWith(".tmp", StringComparison.Ordinal) || top.EndsWith(".old", StringComparison.Ordinal) || top.EndsWith(".new", StringComparison.Ordinal))
                         || other.StartsWith("checkpoint/.", StringComparison.Ordinal), $"unexpected entry {other} in the run folder");
         }
 
