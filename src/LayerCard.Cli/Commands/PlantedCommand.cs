@@ -17,6 +17,7 @@ public static class PlantedCommand
         var targets = new Option<string>("--targets") { Description = "the card's target modules (probed and planted)", DefaultValueFactory = _ => string.Join(",", defaults.Targets) };
         var plantTargets = new Option<string?>("--plant-targets") { Description = "modules the planted change goes into (default: --targets; empty string: every linear module)" };
         var plantFlips = new Option<double>("--plant-flips") { Description = "share of greedy predictions each planted layer's change alone must flip", DefaultValueFactory = _ => defaults.PlantFlips };
+        var labels = new Option<string>("--labels") { Description = "teacher labels: greedy (argmax) or sampled (drawn from the teacher)", DefaultValueFactory = _ => defaults.Labels };
         var probeSteps = new Option<int>("--probe-steps") { Description = "steps of each single-layer LoRA probe", DefaultValueFactory = _ => defaults.ProbeSteps };
         var probeLr = new Option<double>("--probe-lr") { Description = "learning rate of the probes", DefaultValueFactory = _ => defaults.ProbeLearningRate };
         var probeRank = new Option<int>("--probe-rank") { Description = "LoRA rank of the probes (alpha = 2 x rank)", DefaultValueFactory = _ => defaults.ProbeRank };
@@ -28,7 +29,7 @@ public static class PlantedCommand
         var common = new CommonOptions();
         var command = new Command("planted", "Plant a low-rank change in random layers of a teacher, label data with it, and check which card columns find the planted layers.")
         {
-            seeds, sizes, models, targets, plantTargets, plantFlips, probeSteps, probeLr, probeRank, train, calibration, validation, length, json,
+            seeds, sizes, models, targets, plantTargets, plantFlips, labels, probeSteps, probeLr, probeRank, train, calibration, validation, length, json,
         };
         common.AddTo(command);
         command.SetAction(parsed =>
@@ -44,6 +45,7 @@ public static class PlantedCommand
                 Targets = LoraCommands.SplitList(parsed.GetValue(targets)) ?? [],
                 PlantTargets = plant is null ? null : LoraCommands.SplitList(plant),
                 PlantFlips = parsed.GetValue(plantFlips),
+                Labels = parsed.GetValue(labels)!.Trim().ToLowerInvariant(),
                 ProbeSteps = parsed.GetValue(probeSteps),
                 ProbeLearningRate = parsed.GetValue(probeLr),
                 ProbeRank = rank,

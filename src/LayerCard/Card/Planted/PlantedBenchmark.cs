@@ -21,12 +21,14 @@ public static class PlantedBenchmark
         {
             using var model = PlantedModels.Load(name, device);
             var layers = model.Model.Config.Layers;
+            // Inputs carry no plant, so one draw per model serves every case (sampling them is a large share of a case's time).
+            var inputs = PlantedModels.Inputs(model, options.TrainExamples + options.ValidationExamples, options.Length, 1 + options.Models.ToList().IndexOf(name));
             foreach (var size in options.Sizes)
             {
                 if (size >= layers) throw new Common.BadInputException($"--sizes {size}: {name} has only {layers} layers");
                 for (int seed = 0; seed < options.Seeds; seed++)
                 {
-                    var planted = RunCase(model, size, seed, options, device);
+                    var planted = RunCase(model, size, seed, options, device, inputs);
                     cases.Add(planted);
                     log?.Invoke(CaseLine(planted));
                 }
@@ -40,14 +42,14 @@ public static class PlantedBenchmark
     public static IReadOnlyList<int> PlantedSet(string model, int layers, int size, int seed) =>
         Shuffled(Enumerable.Range(0, layers).ToArray(), StableSeed(model, size, seed)).Take(size).Order().ToList();
 
-    public static PlantedCase RunCase(PlantedBase model, int size, int seed, PlantedOptions options, Device device)
+    public static PlantedCase RunCase(PlantedBase model, int size, int seed, PlantedOptions options, Device device, List<int[]>? inputs = null)
     {
         var clock = Stopwatch.StartNew();
         var lm = model.Model;
         int layers = lm.Config.Layers;
         var caseSeed = StableSeed(model.Name, size, seed);
         var planted = PlantedSet(model.Name, layers, size, seed);
-        var inputs = PlantedModels.Inputs(model, options.TrainExamples + options.ValidationExamples, options.Length, caseSeed);
+        inputs ??= PlantedModels.Inputs(model, options.TrainExamples + options.ValidationExamples, options.Length, caseSeed);
         var basePredictions = PlantedModels.Greedy(lm, inputs, 32);
 
         // Each layer's change is sized on a slice of the train inputs only, so nothing about validation is tuned.
@@ -62,9 +64,11 @@ public static class PlantedBenchmark
             scales.Add(scale);
             plant.AddRange(directions.Select(d => (d.Module, d.Direction, scale)));
         }
-        var teacherPredictions = PlantedModels.WithPlant(plant, () => PlantedModels.Greedy(lm, inputs, 32));
+        var teacherGreedy = PlantedModels.WithPlant(plant, () => PlantedModels.Greedy(lm, inputs, 32));
+        var teacherPredictions = options.Labels == "sampled"
+            ? PlantedModels.WithPlant(plant, () => PlantedModels.Sampled(lm, inputs, 32, caseSeed + 2)) : teacherGreedy;
         foreach (var p in plant) p.Direction.Dispose();
-        var flips = PlantedModels.Flips(teacherPredictions, basePredictions);
+        var flips = PlantedModels.Flips(teacherGreedy, basePredictions);
 
         var train = PlantedModels.Labelled("planted-train", inputs[..options.TrainExamples], teacherPredictions[..options.TrainExamples]);
         var validation = PlantedModels.Labelled("planted-validation", inputs[options.TrainExamples..], teacherPredictions[options.TrainExamples..], options.TrainExamples);

@@ -121,7 +121,13 @@ public static partial class PlantedModels
     }
 
     /// <summary>Greedy next-token predictions [examples, length] of the model for every input position.</summary>
-    public static long[][] Greedy(CausalLM model, IReadOnlyList<int[]> inputs, int batchSize)
+    public static long[][] Greedy(CausalLM model, IReadOnlyList<int[]> inputs, int batchSize) => Predict(model, inputs, batchSize, null);
+
+    /// <summary>Next-token labels drawn from the model's distribution at every position.</summary>
+    public static long[][] Sampled(CausalLM model, IReadOnlyList<int[]> inputs, int batchSize, long seed) =>
+        Predict(model, inputs, batchSize, new TorchSharp.torch.Generator((ulong)seed));
+
+    private static long[][] Predict(CausalLM model, IReadOnlyList<int[]> inputs, int batchSize, Generator? sample)
     {
         var device = model.parameters().First().device;
         var result = new List<long[]>();
@@ -131,7 +137,9 @@ public static partial class PlantedModels
             using var scope = NewDisposeScope();
             var rows = inputs.Skip(start).Take(batchSize).ToList();
             var ids = tensor(rows.SelectMany(r => r.Select(t => (long)t)).ToArray(), [rows.Count, rows[0].Length], device: device);
-            var predicted = model.Forward(ids).argmax(-1).cpu();
+            var logits = model.Forward(ids).cpu();
+            var predicted = sample is null ? logits.argmax(-1)
+                : multinomial(softmax(logits.reshape(-1, logits.shape[2]), -1), 1, generator: sample).reshape(rows.Count, -1);
             for (int r = 0; r < rows.Count; r++) result.Add(predicted[r].data<long>().ToArray());
         }
         return result.ToArray();

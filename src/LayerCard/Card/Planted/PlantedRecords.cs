@@ -18,6 +18,13 @@ public sealed record PlantedOptions
     public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
     public IReadOnlyList<string>? PlantTargets { get; init; }
     public int PlantRank { get; init; } = 2;
+    /// <summary>
+    /// How the teacher labels the data: "greedy" (its argmax, hard distillation) or "sampled" (a draw from its
+    /// distribution). Greedy labels reward any layer that merely sharpens the base model's own predictions; for
+    /// an uncertain trained model that common gain is large. Sampled labels have none in expectation: the base model
+    /// already matches its own distribution, so only moving towards the teacher's change pays.
+    /// </summary>
+    public string Labels { get; init; } = "greedy";
     public double PlantFlips { get; init; } = 0.3;
     /// <summary>
     /// Train sequences; at least steps × batch so the probes see fresh data every step. With a few dozen
@@ -42,6 +49,7 @@ public sealed record PlantedOptions
         if (Models.Count == 0) throw new BadInputException("--models must name at least one model");
         if (ProbeSteps < 1) throw new BadInputException($"--probe-steps must be at least 1, not {ProbeSteps}");
         if (!(ProbeLearningRate > 0)) throw new BadInputException($"--probe-lr must be positive, not {ProbeLearningRate}");
+        if (Labels is not ("greedy" or "sampled")) throw new BadInputException($"--labels must be greedy or sampled, not '{Labels}'");
         if (PlantRank < 1) throw new BadInputException($"--plant-rank must be at least 1, not {PlantRank}");
         if (!(PlantFlips > 0 && PlantFlips < 1)) throw new BadInputException($"--plant-flips must lie in (0, 1), not {PlantFlips}");
         if (CalibrationExamples < 2 || CalibrationExamples > TrainExamples)

@@ -33,7 +33,7 @@ public static class PlantedReportWriter
             text.AppendLine(string.Join("  ", row.Select((cell, i) => i < 3 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
         var o = report.Options;
         text.AppendLine($"recovered/cases (mean rank of the planted layers, 1 = top); targets {string.Join(",", o.Targets)}, " +
-            $"plant rank {o.PlantRank} in {string.Join(",", o.PlantTargets ?? o.Targets)} flipping {o.PlantFlips:P0} of greedy predictions per layer; " +
+            $"plant rank {o.PlantRank} in {string.Join(",", o.PlantTargets ?? o.Targets)} flipping {o.PlantFlips:P0} of greedy predictions per layer, {o.Labels} teacher labels; " +
             $"probe: LoRA r={o.ProbeRank} alpha={o.ProbeAlpha.ToString(Invariant)}, {o.ProbeSteps} steps at lr {o.ProbeLearningRate.ToString(Invariant)}, batch {o.BatchSize}; " +
             $"{o.TrainExamples} train (first {o.CalibrationExamples} for the signal pass) + {o.ValidationExamples} validation sequences of {o.Length} tokens; {report.WallSeconds:F0} s");
         return text.ToString();
