@@ -25,17 +25,22 @@ public sealed record PlantedOptions
     /// already matches its own distribution, so only moving towards the teacher's change pays.
     /// </summary>
     public string Labels { get; init; } = "greedy";
-    public double PlantFlips { get; init; } = 0.3;
+    /// <summary>
+    /// 0.15: on stories260K, 0.3 per layer made two-layer teachers flip ~50 % of predictions with base losses
+    /// of 3-4 nats, a degenerate teacher whose drift any layer could partly imitate (every layer gained 1-1.5).
+    /// </summary>
+    public double PlantFlips { get; init; } = 0.15;
     /// <summary>
     /// Train sequences; at least steps × batch so the probes see fresh data every step. With a few dozen
     /// sequences a rank-8 LoRA memorises them and every layer but the planted one loses validation loss.
     /// </summary>
-    public int TrainExamples { get; init; } = 512;
+    public int TrainExamples { get; init; } = 800;
     /// <summary>The first this many train sequences are the signal pass's calibration set.</summary>
     public int CalibrationExamples { get; init; } = 128;
     public int ValidationExamples { get; init; } = 64;
     public int Length { get; init; } = 48;
-    public int ProbeSteps { get; init; } = 40;
+    /// <summary>100: at 40 steps the planted layer of a stories260K pair was still tied with an unplanted one.</summary>
+    public int ProbeSteps { get; init; } = 100;
     public double ProbeLearningRate { get; init; } = 1e-2;
     public int ProbeRank { get; init; } = 8;
     public double ProbeAlpha { get; init; } = 16;
