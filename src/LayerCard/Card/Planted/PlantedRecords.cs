@@ -1,0 +1,93 @@
+using LayerCard.Common;
+
+namespace LayerCard.Card.Planted;
+
+/// <summary>
+/// Settings of the planted-layer benchmark. Models are "stories260K" (or any --model reference) and
+/// "random&lt;L&gt;" (a reconditioned random Llama with L layers). The probe runs use the card's LoRA configuration
+/// (rank, alpha, batch) with <see cref="ProbeSteps"/> steps at <see cref="ProbeLearningRate"/>.
+/// </summary>
+/// <param name="PlantTargets">Modules that receive the planted change (default: the card's targets).</param>
+/// <param name="PlantRank">Rank of the planted ΔW = U V'.</param>
+/// <param name="PlantFlips">Each planted layer's change alone is scaled until it changes this share of the base model's greedy predictions.</param>
+public sealed record PlantedOptions
+{
+    public int Seeds { get; init; } = 5;
+    public IReadOnlyList<int> Sizes { get; init; } = [1, 2];
+    public IReadOnlyList<string> Models { get; init; } = ["stories260K", "random12"];
+    public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
+    public IReadOnlyList<string>? PlantTargets { get; init; }
+    public int PlantRank { get; init; } = 2;
+    /// <summary>
+    /// How the teacher labels the data: "greedy" (its argmax, hard distillation) or "sampled" (a draw from its
+    /// distribution). Greedy labels reward any layer that merely sharpens the base model's own predictions; for
+    /// an uncertain trained model that common gain is large. Sampled labels have none in expectation: the base model
+    /// already matches its own distribution, so only moving towards the teacher's change pays.
+    /// </summary>
+    public string Labels { get; init; } = "greedy";
+    /// <summary>
+    /// 0.15: on stories260K, 0.3 per layer made two-layer teachers flip ~50 % of predictions with base losses
+    /// of 3-4 nats, a degenerate teacher whose drift any layer could partly imitate (every layer gained 1-1.5).
+    /// </summary>
+    public double PlantFlips { get; init; } = 0.15;
+    /// <summary>
+    /// Train sequences; at least steps × batch so the probes see fresh data every step. With a few dozen
+    /// sequences a rank-8 LoRA memorises them and every layer but the planted one loses validation loss.
+    /// </summary>
+    public int TrainExamples { get; init; } = 800;
+    /// <summary>The first this many train sequences are the signal pass's calibration set.</summary>
+    public int CalibrationExamples { get; init; } = 128;
+    public int ValidationExamples { get; init; } = 64;
+    public int Length { get; init; } = 48;
+    /// <summary>100: at 40 steps the planted layer of a stories260K pair was still tied with an unplanted one.</summary>
+    public int ProbeSteps { get; init; } = 100;
+    public double ProbeLearningRate { get; init; } = 1e-2;
+    public int ProbeRank { get; init; } = 8;
+    public double ProbeAlpha { get; init; } = 16;
+    public int BatchSize { get; init; } = 8;
+    public int SignalRank { get; init; } = 8;
+
+    public void Validate()
+    {
+        if (Seeds < 1) throw new BadInputException($"--seeds must be at least 1, not {Seeds}");
+        if (Sizes.Count == 0 || Sizes.Any(s => s < 1)) throw new BadInputException($"--sizes must list set sizes of at least 1, not '{string.Join(",", Sizes)}'");
+        if (Models.Count == 0) throw new BadInputException("--models must name at least one model");
+        if (ProbeSteps < 1) throw new BadInputException($"--probe-steps must be at least 1, not {ProbeSteps}");
+        if (!(ProbeLearningRate > 0)) throw new BadInputException($"--probe-lr must be positive, not {ProbeLearningRate}");
+        if (Labels is not ("greedy" or "sampled")) throw new BadInputException($"--labels must be greedy or sampled, not '{Labels}'");
+        if (PlantRank < 1) throw new BadInputException($"--plant-rank must be at least 1, not {PlantRank}");
+        if (!(PlantFlips > 0 && PlantFlips < 1)) throw new BadInputException($"--plant-flips must lie in (0, 1), not {PlantFlips}");
+        if (CalibrationExamples < 2 || CalibrationExamples > TrainExamples)
+            throw new BadInputException($"--calibration-examples must lie between 2 and --train-examples ({TrainExamples}), not {CalibrationExamples}");
+        if (TrainExamples < 2 || ValidationExamples < 1 || Length < 4)
+            throw new BadInputException("the benchmark needs at least 2 train examples, 1 validation example and sequences of 4 tokens");
+    }
+}
+
+/// <summary>The card's columns the benchmark scores; each ranks layers by a per-layer score, largest first.</summary>
+public static class PlantedColumns
+{
+    public const string Probe = "probe";
+    public const string ResNorm = "resnorm";
+    public const string RankR = "rank-r";
+    public const string GradNorm = "grad norm";
+    public const string Energy = "energy";
+    public static IReadOnlyList<string> All { get; } = [Probe, ResNorm, RankR, GradNorm, Energy];
+}
+
+/// <summary>
+/// One planted case: the planted layers, the plant's scale per layer and the share of greedy predictions the
+/// teacher changes, the base model's validation loss on the teacher's labels, every column's per-layer scores and
+/// the rank (1 = top) each column gives every planted layer.
+/// </summary>
+public sealed record PlantedCase(
+    string Model, int Layers, int Size, int Seed, IReadOnlyList<int> Planted, IReadOnlyList<double> PlantScales,
+    double TeacherFlips, double BaseLoss, IReadOnlyDictionary<string, IReadOnlyList<double>> Scores,
+    IReadOnlyDictionary<string, IReadOnlyList<int>> PlantedRanks, IReadOnlyDictionary<string, bool> Recovered, double Seconds);
+
+/// <summary>Recovery of one column over the seeds of one (model, size): recovered/cases and the mean rank of planted layers.</summary>
+public sealed record ColumnRecovery(string Column, int Recovered, int Cases, double MeanPlantedRank);
+
+public sealed record PlantedGroup(string Model, int Layers, int Size, IReadOnlyList<ColumnRecovery> Columns, double MeanTeacherFlips, double ChanceRecovery);
+
+public sealed record PlantedReport(PlantedOptions Options, IReadOnlyList<PlantedGroup> Groups, IReadOnlyList<PlantedCase> Cases, double WallSeconds);
