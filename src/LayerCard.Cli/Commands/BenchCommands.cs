@@ -17,6 +17,7 @@ public static class BenchCommands
         command.Subcommands.Add(Memory(stdout, stderr));
         command.Subcommands.Add(FuzzCommand.Fuzz(stdout));
         command.Subcommands.Add(CardMemory(stdout, stderr));
+        command.Subcommands.Add(PlantedCommand.Planted(stdout));
         return command;
     }
 
