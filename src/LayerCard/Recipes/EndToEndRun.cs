@@ -14,16 +14,16 @@ namespace LayerCard.Recipes;
 public sealed record RunRequest
 {
     public string Model { get; init; } = "stories260K";
-    public string Data { get; init; } = "sst2";
-    public string? EvalData { get; init; } = "sst2:test";
+    public string Data { get; init; } = "tinyshakespeare";
+    public string? EvalData { get; init; }
     public DataFormat Format { get; init; } = DataFormat.Auto;
     public IReadOnlyList<string>? Labels { get; init; }
     public IReadOnlyList<string>? Targets { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
     public int Rank { get; init; } = 8;
     public double Alpha { get; init; } = 16;
-    public int MaxLength { get; init; } = 96;
+    public int MaxLength { get; init; } = 64;
     public int? TrainLimit { get; init; } = 6000;
-    public int? EvalLimit { get; init; } = 400;
+    public int? EvalLimit { get; init; } = 200;
     public PlanRequest Plan { get; init; } = new(PlanObjective.Cost, TargetGain: 0.9);
     public int Steps { get; init; } = 150;
     public int BatchSize { get; init; } = 16;
@@ -98,14 +98,21 @@ public static class EndToEndRun
     private static (EvaluationResult Adapted, EvaluationResult? Base) Evaluate(RunRequest request, string adapterFolder, Device device, bool withBase)
     {
         using var loaded = ModelLoader.Load(request.Model, null, device);
-        var data = DatasetLoader.Load(request.EvalData ?? request.Data, new DataOptions(request.Format, request.Labels, request.MaxLength, request.Seed, 0, request.EvalLimit));
+        var options = new DataOptions(request.Format, request.Labels, request.MaxLength, request.Seed, 0, request.EvalLimit);
+        // Without --eval-data the held-out part is the one training validated on (same fraction and seed).
+        var data = request.EvalData != null
+            ? DatasetLoader.Load(request.EvalData, options)
+            : Limit(DatasetLoader.Load(request.Data, options with { Limit = request.TrainLimit }).Split(0.1, request.Seed).HeldOut, request.EvalLimit);
         var metric = TaskEvaluation.DefaultMetric(data.Format);
         // Scoring uses the model's whole context: test examples may be longer than the training windows.
-        var context = Math.Max(request.MaxLength, loaded.Config.MaxPositions);
+        var context = metric == TaskMetric.Loss ? request.MaxLength : Math.Max(request.MaxLength, loaded.Config.MaxPositions);
         EvaluationResult? baseline = withBase ? TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, metric, context, 16, device) : null;
         using var lora = PeftAdapter.Load(adapterFolder, loaded.Model);
         return (TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, metric, context, 16, device), baseline);
     }
+
+    private static TaskDataset Limit(TaskDataset data, int? limit) =>
+        data.PlainText != null || limit is null ? data : new TaskDataset(data.Source, data.Format, data.Examples.Take(limit.Value).ToList(), null, data.Labels, data.ContentHash);
 
     public static string MetricName(EvaluationResult result) => result.Metric switch
     {
