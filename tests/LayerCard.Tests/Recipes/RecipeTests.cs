@@ -1,0 +1,55 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LayerCard.Tests.Training;
+using static LayerCard.Tests.Training.TrainingFixtures;
+
+namespace LayerCard.Tests.Recipes;
+
+[Collection("training")]
+public class RecipeTests
+{
+    [Fact]
+    public void RunComparesTheCardGuidedPlacementWithAllLayers()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel(folder, layers: 3);
+        var data = CountingTask(folder, 64);
+        var (code, output, err) = RunCli("run", "--model", model, "--data", data, "--targets", "q_proj,v_proj", "--steps", "6", "--batch-size", "4",
+            "--max-length", "32", "--objective", "performance", "--layers", "1", "--eval-limit", "16", "--threads", "1", "--out", folder["run"]);
+        Assert.True(code == 0, err + output);
+        Assert.Contains("| card-guided", output);
+        Assert.Contains("| all layers", output);
+        Assert.Contains("| base model", output);
+        foreach (var file in new[] { "card.json", "plan/plan.json", "plan/adapter_config.json", "report.html", "card-guided/adapter_model.safetensors", "all-layers/run-summary.json" })
+            Assert.True(File.Exists(folder["run/" + file]), file);
+        var plan = JsonNode.Parse(File.ReadAllText(folder["run/plan/plan.json"]))!;
+        Assert.Single(plan["layers"]!.AsArray());
+        var guided = JsonNode.Parse(File.ReadAllText(folder["run/card-guided/run-summary.json"]))!;
+        Assert.Equal(plan["layers"]!.ToJsonString(), guided["layers"]!.ToJsonString());
+        Assert.Contains("Card-guided placement against full-layer LoRA", File.ReadAllText(folder["run/report.html"]));
+    }
+
+    [Fact]
+    public void AnExhaustiveStudyGivesEveryMethodAnExactRegret()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel(folder, layers: 3);
+        var config = new
+        {
+            name = "tiny", model, seeds = new[] { 0 }, k = 1, steps = 3, batch_size = 4, learning_rate = 0.01, targets = new[] { "q_proj", "v_proj" },
+            exhaustive = true, calibration_examples = 8, card_probe_steps = 2, output_directory = folder.Path,
+            tasks = new[] { new { name = "counting", data = CountingTask(folder, 48), max_length = 32, eval_limit = 8 } },
+        };
+        File.WriteAllText(folder["study.json"], JsonSerializer.Serialize(config));
+        var (code, output, err) = RunCli("experiment", "--config", folder["study.json"], "--threads", "1");
+        Assert.True(code == 0, err + output);
+        var results = JsonNode.Parse(File.ReadAllText(folder["tiny/results.json"]))!;
+        Assert.Equal(7, results["subsets"]!.AsArray().Count);
+        var methods = results["methods"]!.AsArray();
+        Assert.Equal(8, methods.Count);
+        Assert.All(methods, m => Assert.True(m!["regret_gain"]!.GetValue<double>() >= -1e-12));
+        Assert.Contains(methods, m => m!["regret_gain"]!.GetValue<double>() < 1e-12);
+        Assert.Contains("## counting", File.ReadAllText(folder["tiny/results.md"]));
+        Assert.True(File.Exists(folder["tiny/counting-regret.png"]));
+    }
+}
