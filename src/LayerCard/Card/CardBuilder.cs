@@ -146,7 +146,7 @@ public static class CardBuilder
         foreach (var layer in probeLayers.OrderDescending())
         {
             if (singles.Any(p => p.Layer == layer)) { progress?.Report($"layer {layer}: probe reused from an interrupted run"); continue; }
-            progress?.Report($"layer {layer}: LoRA probe, {steps} steps");
+            progress?.Report($"layer {layer}: LoRA probe, {steps} steps (resident {MemoryMeter.CurrentBytes() / 1048576.0:F0} MiB)");
             singles.Add(LayerProbes.ProbeLayer(model, layer, train, validation, baseLoss, settings, device, baselineForward, inferenceBatch));
             ProbeProgress.Save(request.ProgressPath, key, singles);
         }
