@@ -17,6 +17,7 @@ public static class BenchCommands
         command.Subcommands.Add(Memory(stdout, stderr));
         command.Subcommands.Add(FuzzCommand.Fuzz(stdout));
         command.Subcommands.Add(CardMemory(stdout, stderr));
+        command.Subcommands.Add(CardLayersMemory(stdout, stderr));
         command.Subcommands.Add(PlantedCommand.Planted(stdout));
         return command;
     }
@@ -70,6 +71,29 @@ public static class BenchCommands
                 "layers", "parameters", "weights MiB", "resident before MiB", "peak MiB", "probe increment MiB", "per layer MiB", "predicted per layer MiB", "signal s", "forward+backward s", "tokens");
             table.Add(f.Layers, f.Parameters, f.WeightsMiB, f.ResidentBeforeMiB, f.PeakDuringMiB, f.ProbeIncrementMiB, f.PerLayerIncrementMiB, f.PredictedPerLayerMiB, f.SignalSeconds, f.ForwardBackwardSeconds, f.Tokens);
             shared.Finish(parsed, stdout, "card-memory", table);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command CardLayersMemory(TextWriter stdout, TextWriter stderr)
+    {
+        var shared = new Shared();
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 24 };
+        var steps = new Option<int>("--probe-steps") { DefaultValueFactory = _ => 3 };
+        var command = new Command("memory-card", "Resident memory before each layer's probe while a card is built over a random deep model (must stay flat).") { layers, steps };
+        shared.AddTo(command);
+        command.SetAction(parsed =>
+        {
+            var threads = shared.Apply(parsed);
+            if (parsed.GetValue(layers) < 2 || parsed.GetValue(steps) < 1) throw new BadInputException("--layers must be at least 2 and --probe-steps at least 1");
+            var (samples, seconds) = CardLayersMemoryBench.Measure(parsed.GetValue(layers), parsed.GetValue(steps), stderr.WriteLine);
+            var table = new BenchTable($"memory-card: random {parsed.GetValue(layers)}-layer Llama (dim 64), probes of {parsed.GetValue(steps)} steps, {threads} threads", "stage", "resident MiB");
+            foreach (var (stage, mib) in samples) table.Add(stage, mib);
+            var probes = samples.Where(s => s.Stage.StartsWith("layer ", StringComparison.Ordinal)).Select(s => s.ResidentMiB).ToList();
+            if (probes.Count > 2)
+                table.Notes.Add($"from the second probe to the last: {probes[^1] - probes[1]:+0.0;-0.0} MiB over {probes.Count - 2} layers; card built in {seconds:F0} s");
+            shared.Finish(parsed, stdout, "memory-card", table);
             return ExitCodes.Success;
         });
         return command;

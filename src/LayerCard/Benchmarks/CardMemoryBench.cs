@@ -58,3 +58,38 @@ public static class CardMemoryBench
         return 12.0 * weights + 8.0 * sigmas;
     }
 }
+
+/// <summary>Resident memory across a card over many layers: it must stay flat from layer to layer.</summary>
+public static class CardLayersMemoryBench
+{
+    public static ModelConfig Deep(int layers) =>
+        new(ModelConfig.Llama, "LlamaForCausalLM", layers, 64, 8, 4, 8, 172, 512, 512, 1e-5, 10000, true, false, false, false, "silu");
+
+    /// <summary>Builds a probe card on a random deep model and returns the resident MiB seen before each layer's probe.</summary>
+    public static (IReadOnlyList<(string Stage, double ResidentMiB)> Samples, double Seconds) Measure(int layers, int probeSteps, Action<string>? log = null)
+    {
+        var folder = RandomModels.Ensure($"llama-deep-{layers}", Deep(layers), seed: 0, target =>
+        {
+            var tokenizer = Assets.Resolve("stories260K", "--tokenizer");
+            File.Copy(Path.Combine(tokenizer, "tok512.bin"), Path.Combine(target, "tok512.bin"));
+        }, log);
+        var samples = new List<(string, double)> { ("start", MemoryMeter.CurrentBytes() / 1048576.0) };
+        var clock = Stopwatch.StartNew();
+        CardBuilder.Build(new CardRequest
+        {
+            Model = folder, Data = "tinyshakespeare", MaxLength = 64, CalibrationExamples = Math.Max(64, layers), ProbeSteps = probeSteps,
+            ValidationExamples = 16, BatchSize = 8,
+        }, CPU, new Sampler(samples));
+        samples.Add(("end", MemoryMeter.CurrentBytes() / 1048576.0));
+        return (samples, clock.Elapsed.TotalSeconds);
+    }
+
+    private sealed class Sampler(List<(string, double)> samples) : IProgress<string>
+    {
+        public void Report(string value)
+        {
+            if (value.StartsWith("layer ", StringComparison.Ordinal) || value.StartsWith("all ", StringComparison.Ordinal))
+                samples.Add((value.Split(':')[0], MemoryMeter.CurrentBytes() / 1048576.0));
+        }
+    }
+}
