@@ -11,8 +11,9 @@ namespace LayerCard.Lora;
 /// </summary>
 public sealed class LoraAdapter : ILinearAdapter, IDisposable
 {
-    public LoraAdapter(AdaptableLinear target, int rank, double scaling, double dropout, torch.Generator generator)
+    public LoraAdapter(AdaptableLinear target, int rank, double scaling, double dropout, torch.Generator generator, DropoutSource? dropoutSource = null)
     {
+        this.dropoutSource = dropoutSource ?? new DropoutSource();
         Target = target;
         Scaling = scaling;
         Dropout = dropout;
@@ -34,10 +35,22 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
     public int Rank => (int)A.shape[0];
     public long ParameterCount => A.numel() + B.numel();
 
+    private readonly DropoutSource dropoutSource;
+
     public Tensor Delta(Tensor input, bool training)
     {
-        var x = Dropout > 0 ? nn.functional.dropout(input, Dropout, training) : input;
+        var x = Dropout > 0 && training ? ApplyDropout(input) : input;
         return nn.functional.linear(nn.functional.linear(x, A), B) * Scaling;
+    }
+
+    /// <summary>
+    /// Inverted dropout drawn from the LoRA model's own generator rather than libtorch's global one, so a
+    /// training run's masks depend only on its seed and step, whatever else runs in the process.
+    /// </summary>
+    private Tensor ApplyDropout(Tensor input)
+    {
+        var keep = torch.rand(input.shape, generator: dropoutSource.Generator, device: input.device) >= Dropout;
+        return input * keep / (1 - Dropout);
     }
 
     /// <summary>scaling * B A in the base weight's storage layout ([out, in], or [in, out] for Conv1D).</summary>
@@ -52,4 +65,12 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
         A.Dispose();
         B.Dispose();
     }
+}
+
+/// <summary>The generator every adapter of one LoRA model draws its dropout masks from; the trainer reseeds it each step.</summary>
+public sealed class DropoutSource
+{
+    public torch.Generator Generator { get; private set; } = new(0);
+
+    public void Reseed(long seed) => Generator = new torch.Generator((ulong)seed);
 }

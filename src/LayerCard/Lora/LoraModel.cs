@@ -25,6 +25,9 @@ public sealed class LoraModel : IDisposable
     public LoraConfig Config { get; }
     public bool Merged { get; private set; }
 
+    /// <summary>Where the adapters' dropout masks come from (reseeded by the trainer at every step).</summary>
+    public DropoutSource Dropout { get; private init; } = new();
+
     /// <summary>Adapters by the HF path of the module they wrap ("model.layers.3.self_attn.q_proj").</summary>
     public IReadOnlyDictionary<string, LoraAdapter> Adapters => adapters;
 
@@ -37,6 +40,7 @@ public sealed class LoraModel : IDisposable
     {
         config.Validate();
         var generator = new torch.Generator((ulong)seed);
+        var dropout = new DropoutSource();
         var adapters = new Dictionary<string, LoraAdapter>();
         var unmatched = new HashSet<string>(config.Targets);
         foreach (var layer in config.Layers)
@@ -49,7 +53,7 @@ public sealed class LoraModel : IDisposable
                 if (matching.Count == 0) continue;
                 unmatched.ExceptWith(matching);
                 if (module.Adapter != null) throw new InvalidOperationException($"{module.Path} already has an adapter");
-                var adapter = new LoraAdapter(module, config.Rank, config.Scaling, config.Dropout, generator);
+                var adapter = new LoraAdapter(module, config.Rank, config.Scaling, config.Dropout, generator, dropout);
                 module.Adapter = adapter;
                 adapters[module.Path] = adapter;
             }
@@ -60,7 +64,7 @@ public sealed class LoraModel : IDisposable
             throw new BadInputException($"--targets: '{unmatched.First()}' names no module of {model.Config.Architecture} (modules: {available})");
         }
         model.GradientStartLayer = config.Layers.Min();
-        return new LoraModel(model, config, adapters);
+        return new LoraModel(model, config, adapters) { Dropout = dropout };
     }
 
     /// <summary>PEFT's rule: a target matches a module whose path equals it or ends with "." + target.</summary>

@@ -97,8 +97,8 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
     private (double Loss, long Tokens) TrainStep(int step, BatchSampler sampler, AdamW optimizer, IReadOnlyList<TorchSharp.Modules.Parameter> parameters, double rate)
     {
         using var scope = NewDisposeScope();
-        // Dropout draws from the global generator: seeding it from (seed, step) makes a resumed run replay the same masks.
-        torch.manual_seed(options.Seed * 1_000_003 + step);
+        // Dropout masks come from the LoRA model's generator, seeded from (seed, step): a resumed run replays the same masks.
+        lora.Dropout.Reseed(options.Seed * 1_000_003 + step);
         var batches = Enumerable.Range(0, options.GradientAccumulation).Select(_ => sampler.Next()).ToList();
         long targets = batches.Sum(b => (long)b.TargetTokens);
         if (targets == 0) return (0, 0);
