@@ -56,6 +56,7 @@ public static class RunCommands
             var result = EndToEndRun.Execute(request, device, line => stdout.WriteLine(line), ConsoleTrainingObserver.For(stdout));
             stdout.WriteLine();
             stdout.WriteLine(Markdown.Table(EndToEndRun.TableHeaders, EndToEndRun.TableRows(result.Rows, result.BaseEvaluation)));
+            stdout.WriteLine(result.PlanCheck);
             if (result.BaseEvaluation.MajorityBaseline is double majority)
                 stdout.WriteLine($"majority-class baseline: {majority:P2} (always '{result.BaseEvaluation.MajorityLabel}')");
             stdout.WriteLine($"wrote {result.ReportPath}, card.json, plan/ and the two adapters in {request.OutputDirectory}");

@@ -35,9 +35,9 @@ public sealed record RunRequest
 }
 
 public sealed record RunRow(string Placement, IReadOnlyList<int> Layers, long TrainableParameters, double? Metric, string MetricName,
-    double? ValidationLoss, double TrainSeconds, double MeanStepSeconds, long PeakMemoryBytes);
+    double? ValidationLoss, double TrainSeconds, double MeanStepSeconds, long PeakMemoryBytes, double? BaseValidationLoss = null);
 
-public sealed record RunResult(CardDocument Card, Plan Plan, IReadOnlyList<RunRow> Rows, EvaluationResult BaseEvaluation, string ReportPath);
+public sealed record RunResult(CardDocument Card, Plan Plan, IReadOnlyList<RunRow> Rows, EvaluationResult BaseEvaluation, string ReportPath, string PlanCheck);
 
 /// <summary>
 /// The main job: card, plan, LoRA on the planned layers and on all layers with the same configuration and
@@ -88,11 +88,12 @@ public static class EndToEndRun
             var (evaluation, baseResult) = Evaluate(request, folder, device, baseEvaluation is null);
             baseEvaluation ??= baseResult;
             rows.Add(new RunRow(name, summary.Layers, summary.TrainableParameters, evaluation.Score, MetricName(evaluation), summary.FinalValidationLoss,
-                summary.WallSeconds, summary.MeanStepSeconds, summary.PeakMemoryBytes));
+                summary.WallSeconds, summary.MeanStepSeconds, summary.PeakMemoryBytes, summary.BaseValidationLoss));
         }
         var reportPath = Path.Combine(request.OutputDirectory, "report.html");
-        WriteReport(reportPath, card, plan, rows, baseEvaluation!);
-        return new RunResult(card, plan, rows, baseEvaluation!, reportPath);
+        var planCheck = PlanCheck(plan, rows, baseEvaluation!);
+        WriteReport(reportPath, card, plan, rows, baseEvaluation!, planCheck);
+        return new RunResult(card, plan, rows, baseEvaluation!, reportPath, planCheck);
     }
 
     private static (EvaluationResult Adapted, EvaluationResult? Base) Evaluate(RunRequest request, string adapterFolder, Device device, bool withBase)
@@ -131,12 +132,27 @@ public static class EndToEndRun
             yield return [r.Placement, LayerSelection.Format(r.Layers), r.TrainableParameters, $"{r.MetricName} {r.Metric:F4}", r.ValidationLoss, r.TrainSeconds, r.MeanStepSeconds * 1000, r.PeakMemoryBytes / 1048576.0];
     }
 
-    private static void WriteReport(string path, CardDocument card, Plan plan, IReadOnlyList<RunRow> rows, EvaluationResult baseline)
+    /// <summary>The plan's predictions against what the two runs measured (gain in validation loss, step time).</summary>
+    private static string PlanCheck(Plan plan, IReadOnlyList<RunRow> rows, EvaluationResult baseline)
+    {
+        var (guided, all) = (rows[0], rows[1]);
+        var text = $"plan check: predicted {plan.PredictedGainFraction:P0} of the full-layer gain";
+        if (guided.ValidationLoss is double gv && all.ValidationLoss is double av && all.BaseValidationLoss is double bl && bl - av > 0)
+        {
+            text += $", measured {(bl - gv) / (bl - av):P0} (validation loss)";
+        }
+        var measuredTime = all.MeanStepSeconds > 0 ? guided.MeanStepSeconds / all.MeanStepSeconds : double.NaN;
+        text += $"; predicted {plan.PredictedTimeFraction:P0} of the full-layer step time, measured {measuredTime:P0}";
+        return text;
+    }
+
+    private static void WriteReport(string path, CardDocument card, Plan plan, IReadOnlyList<RunRow> rows, EvaluationResult baseline, string planCheck)
     {
         var report = new HtmlReport($"LayerCard run: {card.Model.Reference} on {card.Dataset.Reference}");
         report.Heading("Card-guided placement against full-layer LoRA");
         report.Paragraph($"Plan ({plan.Objective}): layers {LayerSelection.Format(plan.Layers)}, predicted {plan.PredictedGainFraction:P0} of the full-layer gain at {plan.PredictedTimeFraction:P0} of its step time.");
         report.Table(TableHeaders, TableRows(rows, baseline));
+        report.Paragraph(planCheck);
         if (baseline.MajorityBaseline is double majority) report.Paragraph($"Majority-class baseline: {majority:P2} (always '{baseline.MajorityLabel}').");
         foreach (var reason in plan.Reasons) report.Paragraph($"Layer {reason.Layer}: {reason.Why}");
         report.Heading("The Layer Card");
