@@ -76,7 +76,7 @@ public static class LoraCommands
             stdout.WriteLine($"wall {summary.WallSeconds:F1} s, mean step {summary.MeanStepSeconds * 1000:F1} ms, peak memory {summary.PeakMemoryBytes / 1048576.0:F0} MiB");
             if (summary.FinalValidationLoss is double v)
                 stdout.WriteLine($"validation loss {summary.BaseValidationLoss:F4} -> {v:F4}");
-            stdout.WriteLine($"wrote {request.Training.OutputDirectory} (adapter_config.json, adapter_model.safetensors, run-summary.json, metrics.jsonl)");
+            stdout.WriteLine($"wrote {request.Training.OutputDirectory} (adapter_config.json, adapter_model.safetensors, run-summary.json, metrics.jsonl, loss-curve.png)");
             return ExitCodes.Success;
         });
         return command;

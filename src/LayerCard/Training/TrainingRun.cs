@@ -115,7 +115,24 @@ public static class TrainingRun
             result.FinalTrainLoss, result.FinalValidationLoss, trainSet.Summary, validationSet?.Summary, request.CommandLine,
             options.Seed, result.ResumedFromStep, options.BatchSize, options.GradientAccumulation, options.LearningRate, request.MaxLength);
         summary.Save(outDir);
+        SaveLossCurve(Path.Combine(outDir, LossCurveFile), result.Metrics);
         return summary;
+    }
+
+    public const string LossCurveFile = "loss-curve.png";
+
+    /// <summary>Training loss per step and validation loss where it was measured, as a PNG beside the adapter.</summary>
+    public static void SaveLossCurve(string path, IReadOnlyList<MetricPoint> metrics)
+    {
+        var train = metrics.Where(m => m.TrainLoss.HasValue).ToList();
+        var validation = metrics.Where(m => m.ValidationLoss.HasValue).ToList();
+        var series = new List<Reports.Series>
+        {
+            new("training loss", train.Select(m => (double)m.Step).ToList(), train.Select(m => m.TrainLoss!.Value).ToList()),
+        };
+        if (validation.Count > 0)
+            series.Add(new("validation loss", validation.Select(m => (double)m.Step).ToList(), validation.Select(m => m.ValidationLoss!.Value).ToList()));
+        Reports.Charts.SavePng(path, Reports.Charts.LineChart("Loss", "step", "completion loss", series));
     }
 
     public static LoraConfig LoraConfigFor(TrainRequest request, ModelConfig model) => new(

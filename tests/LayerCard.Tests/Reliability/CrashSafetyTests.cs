@@ -215,6 +215,9 @@ public sealed class CrashSafetyTests
                         foreach (var name in tensors.Tensors.Keys) tensors.Read(name).Dispose();
                     }
                     break;
+                case ".png":
+                    using (var image = SkiaSharp.SKBitmap.Decode(path)) Assert.True(image is { Width: > 0, Height: > 0 }, $"{file} is not a complete PNG");
+                    break;
                 default:
                     Assert.Fail($"unexpected output {file}");
                     break;

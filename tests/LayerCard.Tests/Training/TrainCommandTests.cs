@@ -21,7 +21,7 @@ public class TrainCommandTests
         using var folder = new TempFolder();
         var (code, output, err) = RunCli(TrainArgs(TinyModel(folder), CountingTask(folder), folder["run"], 30, "--eval-every", "10"));
         Assert.True(code == 0, err + output);
-        foreach (var file in new[] { "adapter_config.json", "adapter_model.safetensors", "run-summary.json", "metrics.jsonl" })
+        foreach (var file in new[] { "adapter_config.json", "adapter_model.safetensors", "run-summary.json", "metrics.jsonl", "loss-curve.png" })
             Assert.True(File.Exists(folder["run/" + file]), file);
         var summary = JsonNode.Parse(File.ReadAllText(folder["run/run-summary.json"]))!.AsObject();
         var before = summary["base_validation_loss"]!.GetValue<double>();
