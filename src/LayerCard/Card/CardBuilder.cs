@@ -12,14 +12,8 @@ using static TorchSharp.torch;
 namespace LayerCard.Card;
 
 /// <summary>Everything `layercard card` needs, already parsed.</summary>
-public sealed record CardRequest
+public sealed record CardRequest : TaskRequest
 {
-    public required string Model { get; init; }
-    public string? Tokenizer { get; init; }
-    public required string Data { get; init; }
-    public string? EvalData { get; init; }
-    public DataFormat Format { get; init; } = DataFormat.Auto;
-    public IReadOnlyList<string>? Labels { get; init; }
     public IReadOnlyList<string>? Targets { get; init; }
     public int Rank { get; init; } = 8;
     public double Alpha { get; init; } = 16;

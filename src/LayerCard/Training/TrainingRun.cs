@@ -12,14 +12,8 @@ using static TorchSharp.torch;
 namespace LayerCard.Training;
 
 /// <summary>Everything `layercard train` needs, already parsed.</summary>
-public sealed record TrainRequest
+public sealed record TrainRequest : TaskRequest
 {
-    public required string Model { get; init; }
-    public string? Tokenizer { get; init; }
-    public required string Data { get; init; }
-    public string? EvalData { get; init; }
-    public DataFormat Format { get; init; } = DataFormat.Auto;
-    public IReadOnlyList<string>? Labels { get; init; }
     public string Layers { get; init; } = "all";
     public IReadOnlyList<string>? Targets { get; init; }
     public int Rank { get; init; } = 8;
