@@ -177,18 +177,7 @@ public sealed class DataOptionSet
 
     public DataFormat Format(ParseResult parsed) => ParseFormat(parsed.GetValue(FormatOption));
 
-    public static DataFormat ParseFormat(string? text) => text?.ToLowerInvariant().Replace("-", "") switch
-    {
-        null or "auto" => DataFormat.Auto,
-        "text" => DataFormat.Text,
-        "promptcompletion" => DataFormat.PromptCompletion,
-        "alpaca" => DataFormat.Alpaca,
-        "gsm8k" => DataFormat.Gsm8k,
-        "classification" or "tsv" => DataFormat.Classification,
-        "e2e" => DataFormat.E2e,
-        "plain" or "plaintext" or "txt" => DataFormat.PlainText,
-        var f => throw new BadInputException($"--format {f}: expected text, prompt-completion, alpaca, gsm8k, classification, e2e or plain"),
-    };
+    public static DataFormat ParseFormat(string? text) => DataFormats.Parse(text, "--format");
 
     public IReadOnlyList<string>? Labels(ParseResult parsed) => LoraCommands.SplitList(parsed.GetValue(LabelsOption));
 }

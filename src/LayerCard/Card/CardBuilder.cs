@@ -57,10 +57,10 @@ public static class CardBuilder
         var (train, validation) = LoadData(request);
         var trainSet = Tokenization.Tokenize(train, tokenizer, request.MaxLength);
         var validationSet = Tokenization.Tokenize(validation, tokenizer, request.MaxLength);
-        validationSet = Take(validationSet, request.ValidationExamples);
+        validationSet = validationSet.First(request.ValidationExamples);
         if (request.CalibrationExamples < layerCount)
             throw new BadInputException($"--calibration-examples {request.CalibrationExamples}: fewer examples than the model's {layerCount} layers; the coupling needs at least {layerCount}");
-        var calibration = Take(trainSet, request.CalibrationExamples);
+        var calibration = trainSet.First(request.CalibrationExamples);
         if (calibration.Examples.Count < layerCount)
             throw new BadInputException($"--data {request.Data}: only {calibration.Examples.Count} usable calibration examples for {layerCount} layers; the coupling needs at least {layerCount}");
         var targets = request.Targets is { Count: > 0 } ? request.Targets : LoraConfig.DefaultTargets(loaded.Config.Family);
@@ -195,9 +195,6 @@ public static class CardBuilder
         if (request.EvalData != null) return (data, DatasetLoader.Load(request.EvalData, options));
         return data.Split(0.1, request.Seed);
     }
-
-    private static TokenizedSet Take(TokenizedSet set, int count) =>
-        set.Examples.Count <= count ? set : new TokenizedSet(set.Source, set.Examples.Take(count).ToList(), set.Truncated, set.Dropped, $"{set.Summary}; first {count} used");
 
     public static string CacheKey(string modelHash, string dataHash, CardRequest request, IReadOnlyList<string> targets)
     {

@@ -9,6 +9,10 @@ namespace LayerCard.Data;
 /// </summary>
 public sealed class TaskDataset
 {
+    /// <summary>The first <paramref name="count"/> examples; plain text is cut into windows only when tokenized, so it stays whole.</summary>
+    public TaskDataset First(int? count) =>
+        PlainText != null || count is not int n || Examples.Count <= n ? this : new TaskDataset(Source, Format, Examples.Take(n).ToList(), null, Labels, ContentHash);
+
     public TaskDataset(string source, DataFormat format, IReadOnlyList<Example> examples, string? plainText,
         IReadOnlyList<string>? labels, string contentHash)
     {

@@ -17,6 +17,10 @@ public sealed record TokenizedExample(int[] InputIds, int[] Labels, int ExampleI
 /// <summary>Tokenized sequences plus what tokenization had to cut, so nothing is lost silently.</summary>
 public sealed class TokenizedSet
 {
+    /// <summary>The first <paramref name="count"/> examples (all when there are no more), the summary saying so.</summary>
+    public TokenizedSet First(int? count) =>
+        count is int n && Examples.Count > n ? new TokenizedSet(Source, Examples.Take(n).ToList(), Truncated, Dropped, $"{Summary}; first {n} used") : this;
+
     public TokenizedSet(string source, IReadOnlyList<TokenizedExample> examples, int truncated, int dropped, string summary)
     {
         Source = source;

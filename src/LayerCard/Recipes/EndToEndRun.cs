@@ -103,7 +103,7 @@ public static class EndToEndRun
         // Without --eval-data the held-out part is the one training validated on (same fraction and seed).
         var data = request.EvalData != null
             ? DatasetLoader.Load(request.EvalData, options)
-            : Limit(DatasetLoader.Load(request.Data, options with { Limit = request.TrainLimit }).Split(0.1, request.Seed).HeldOut, request.EvalLimit);
+            : DatasetLoader.Load(request.Data, options with { Limit = request.TrainLimit }).Split(0.1, request.Seed).HeldOut.First(request.EvalLimit);
         var metric = TaskEvaluation.DefaultMetric(data.Format);
         // Scoring uses the model's whole context: test examples may be longer than the training windows.
         var context = metric == TaskMetric.Loss ? request.MaxLength : Math.Max(request.MaxLength, loaded.Config.MaxPositions);
@@ -111,9 +111,6 @@ public static class EndToEndRun
         using var lora = PeftAdapter.Load(adapterFolder, loaded.Model);
         return (TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), data, metric, context, 16, device), baseline);
     }
-
-    private static TaskDataset Limit(TaskDataset data, int? limit) =>
-        data.PlainText != null || limit is null ? data : new TaskDataset(data.Source, data.Format, data.Examples.Take(limit.Value).ToList(), null, data.Labels, data.ContentHash);
 
     public static string MetricName(EvaluationResult result) => result.Metric switch
     {

@@ -109,9 +109,7 @@ public static class ExperimentRunner
     private static string Key(IReadOnlyList<int> layers) => LayerSelection.Format(layers.Order().ToList());
 
     private static DataOptions DataOptionsFor(ExperimentTask task, long seed) =>
-        new(Cli_Format(task.Format), task.Labels, task.MaxLength, seed, 0.1, task.TrainLimit);
-
-    private static DataFormat Cli_Format(string? format) => format is null ? DataFormat.Auto : Enum.Parse<DataFormat>(format.Replace("-", ""), ignoreCase: true);
+        new(DataFormats.Parse(task.Format, $"task {task.Name}: format"), task.Labels, task.MaxLength, seed, 0.1, task.TrainLimit);
 
     private static (TokenizedSet Train, TokenizedSet Validation, TaskDataset MetricData) PrepareData(ExperimentTask task, ITokenizer tokenizer, long seed)
     {
@@ -121,12 +119,9 @@ public static class ExperimentRunner
         if (task.EvalData != null) (train, validation) = (data, DatasetLoader.Load(task.EvalData, options with { Limit = null }));
         else (train, validation) = data.Split(0.1, seed);
         var trainSet = Tokenization.Tokenize(train, tokenizer, task.MaxLength);
-        var validationSet = Tokenization.Tokenize(validation, tokenizer, task.MaxLength);
-        if (validationSet.Examples.Count > task.EvalLimit)
-            validationSet = new TokenizedSet(validationSet.Source, validationSet.Examples.Take(task.EvalLimit).ToList(), validationSet.Truncated, validationSet.Dropped, validationSet.Summary);
+        var validationSet = Tokenization.Tokenize(validation, tokenizer, task.MaxLength).First(task.EvalLimit);
         var metricCount = task.MetricLimit ?? task.EvalLimit;
-        var metricData = validation.PlainText != null ? validation
-            : new TaskDataset(validation.Source, validation.Format, validation.Examples.Take(metricCount).ToList(), null, validation.Labels, validation.ContentHash);
+        var metricData = validation.First(metricCount);
         return (trainSet, validationSet, metricData);
     }
 

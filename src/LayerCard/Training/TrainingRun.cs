@@ -76,7 +76,7 @@ public static class TrainingRun
         var tokenizer = loaded.RequireTokenizer();
         var (train, validation) = LoadData(request);
         var trainSet = Tokenization.Tokenize(train, tokenizer, request.MaxLength);
-        var validationSet = validation is null ? null : Limit(Tokenization.Tokenize(validation, tokenizer, request.MaxLength), request.EvalLimit);
+        var validationSet = validation is null ? null : Tokenization.Tokenize(validation, tokenizer, request.MaxLength).First(request.EvalLimit);
 
         var options = request.Training;
         if (request.Epochs is double epochs)
@@ -146,17 +146,8 @@ public static class TrainingRun
         }
         if (request.HoldOutFraction <= 0) return (data, null);
         var (train, heldOut) = data.Split(request.HoldOutFraction, request.Training.Seed);
-        return (train, request.EvalLimit is int limit ? Truncate(heldOut, limit) : heldOut);
+        return (train, heldOut.First(request.EvalLimit));
     }
-
-    /// <summary>Plain text becomes windows only when tokenized, so --eval-limit applies to tokenized examples too.</summary>
-    private static TokenizedSet Limit(TokenizedSet set, int? limit) =>
-        limit is int n && set.Examples.Count > n
-            ? new TokenizedSet(set.Source, set.Examples.Take(n).ToList(), set.Truncated, set.Dropped, $"{set.Summary}; first {n} used")
-            : set;
-
-    private static TaskDataset Truncate(TaskDataset data, int limit) =>
-        data.PlainText != null ? data : new TaskDataset(data.Source, data.Format, data.Examples.Take(limit).ToList(), null, data.Labels, data.ContentHash);
 
     private static string BaseModelName(string reference, string source) =>
         Assets.Find(reference) != null ? reference : source;
