@@ -36,7 +36,7 @@ public static class CliApp
         }
         catch (BadInputException e)
         {
-            return Fail(stderr, ExitCodes.BadInput, e.Message);
+            return Fail(stderr, ExitCodes.BadInput, e.Field is string field ? e.MessageNaming(OptionNames.For(field)) : e.Message);
         }
         catch (RuntimeFailureException e)
         {
