@@ -240,7 +240,7 @@ public static class BenchCommands
             var threads = shared.Apply(parsed);
             var loadBefore = Machine.LoadAverage();
             var f = MemoryBench.Run(parsed.GetValue(model)!, parsed.GetValue(data)!, parsed.GetValue(steps), parsed.GetValue(every),
-                parsed.GetValue(warmup), parsed.GetValue(batch), parsed.GetValue(maxLength), parsed.GetValue(layers)!, LoraCommands.SplitList(parsed.GetValue(targets)));
+                parsed.GetValue(warmup), parsed.GetValue(batch), parsed.GetValue(maxLength), parsed.GetValue(layers)!, ListOption.Split(parsed.GetValue(targets)));
             var table = new BenchTable($"memory: {parsed.GetValue(model)} on {parsed.GetValue(data)}, LoRA layers {parsed.GetValue(layers)}, batch {parsed.GetValue(batch)} x {parsed.GetValue(maxLength)}, " +
                 $"{parsed.GetValue(steps)} steps, {threads} threads", "step", "when", "resident MiB", "load");
             foreach (var s in f.Samples) table.Add(s.Step, s.When.Length == 0 ? null : s.When, s.ResidentBytes / 1048576.0, s.LoadAverage);

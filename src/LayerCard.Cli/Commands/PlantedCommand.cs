@@ -41,9 +41,9 @@ public static class PlantedCommand
             {
                 Seeds = parsed.GetValue(seeds),
                 Sizes = Ints(parsed.GetValue(sizes)!, "--sizes"),
-                Models = LoraCommands.SplitList(parsed.GetValue(models)) ?? [],
-                Targets = LoraCommands.SplitList(parsed.GetValue(targets)) ?? [],
-                PlantTargets = plant is null ? null : LoraCommands.SplitList(plant),
+                Models = ListOption.Split(parsed.GetValue(models)) ?? [],
+                Targets = ListOption.Split(parsed.GetValue(targets)) ?? [],
+                PlantTargets = plant is null ? null : ListOption.Split(plant),
                 PlantFlips = parsed.GetValue(plantFlips),
                 Labels = parsed.GetValue(labels)!.Trim().ToLowerInvariant(),
                 ProbeSteps = parsed.GetValue(probeSteps),
@@ -70,6 +70,6 @@ public static class PlantedCommand
     }
 
     private static IReadOnlyList<int> Ints(string text, string option) =>
-        (LoraCommands.SplitList(text) ?? []).Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+        (ListOption.Split(text) ?? []).Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
             ? v : throw new BadInputException($"{option}: '{s}' is not an integer")).ToList();
 }

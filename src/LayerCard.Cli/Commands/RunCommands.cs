@@ -11,24 +11,24 @@ public static class RunCommands
 {
     public static Command Run(TextWriter stdout)
     {
-        var defaults = new RunRequest { OutputDirectory = "" };
+        var defaults = new RunRequest { Model = RunRequest.DefaultModel, Data = RunRequest.DefaultData, OutputDirectory = "" };
         var model = new Option<string>("--model") { DefaultValueFactory = _ => defaults.Model };
         var data = new Option<string>("--data") { DefaultValueFactory = _ => defaults.Data };
-        var evalData = new Option<string?>("--eval-data") { DefaultValueFactory = _ => defaults.EvalData };
+        var evalData = new Option<string?>("--eval-data") { Description = "test data (default: a held-out test part of --data)" };
         var format = new Option<string?>("--format");
         var labels = new Option<string?>("--labels");
-        var targets = new Option<string?>("--targets") { Description = "default: every linear module of a layer" };
-        var objective = new Option<string>("--objective") { Description = "performance, cost or budget", DefaultValueFactory = _ => "cost" };
+        var targets = new Option<string?>("--targets") { Description = "default: every linear module of each layer" };
+        var objective = new Option<string>("--objective") { Description = "performance, cost or budget", DefaultValueFactory = _ => defaults.Plan.Objective.ToString().ToLowerInvariant() };
         var layers = new Option<int?>("--layers") { Description = "K layers (performance)" };
-        var target = new Option<double?>("--target-gain") { Description = "fraction of full-layer gain (cost)", DefaultValueFactory = _ => 0.9 };
+        var target = new Option<double?>("--target-gain") { Description = "fraction of full-layer gain (cost)", DefaultValueFactory = _ => defaults.Plan.TargetGain };
         var budgetTime = new Option<double?>("--budget-time");
         var budgetMemory = new Option<double?>("--budget-memory");
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => defaults.Steps };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => defaults.BatchSize };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => defaults.LearningRate };
-        var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => defaults.MaxLength };
-        var limit = new Option<int?>("--limit") { Description = "training examples used", DefaultValueFactory = _ => defaults.TrainLimit };
-        var evalLimit = new Option<int?>("--eval-limit") { DefaultValueFactory = _ => defaults.EvalLimit };
+        var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => defaults.DataPlan.MaxLength };
+        var limit = new Option<int?>("--limit") { Description = "training examples (windows) used", DefaultValueFactory = _ => defaults.DataPlan.TrainLimit };
+        var evalLimit = new Option<int?>("--eval-limit") { Description = "validation and test examples (windows) used, each", DefaultValueFactory = _ => defaults.DataPlan.TestLimit };
         var noProbes = new Option<bool>("--no-probes") { Description = "plan from the signal columns alone" };
         var seed = new Option<long>("--seed");
         var output = new Option<string?>("--out") { Description = "output folder (default runs/<time>)" };
@@ -42,23 +42,27 @@ public static class RunCommands
         {
             var device = common.Apply(parsed);
             var kind = PlanCommands.ParseObjective(parsed.GetValue(objective)!);
-            var request = new RunRequest
+            var request = defaults with
             {
                 Model = parsed.GetValue(model)!, Data = parsed.GetValue(data)!, EvalData = parsed.GetValue(evalData),
-                Format = DataOptionSet.ParseFormat(parsed.GetValue(format)), Labels = LoraCommands.SplitList(parsed.GetValue(labels)),
-                Targets = LoraCommands.SplitList(parsed.GetValue(targets)) ?? (parsed.GetValue(model) == defaults.Model ? defaults.Targets : null),
+                Format = DataOptionSet.ParseFormat(parsed.GetValue(format)), Labels = ListOption.Split(parsed.GetValue(labels)),
+                Targets = ListOption.Split(parsed.GetValue(targets)),
                 Plan = new PlanRequest(kind, parsed.GetValue(layers), kind == PlanObjective.Cost ? parsed.GetValue(target) : null, parsed.GetValue(budgetTime), parsed.GetValue(budgetMemory)),
-                Steps = parsed.GetValue(steps), BatchSize = parsed.GetValue(batch), LearningRate = parsed.GetValue(lr), MaxLength = parsed.GetValue(maxLength),
-                TrainLimit = parsed.GetValue(limit), EvalLimit = parsed.GetValue(evalLimit), NoProbes = parsed.GetValue(noProbes), Seed = parsed.GetValue(seed),
+                Steps = parsed.GetValue(steps), BatchSize = parsed.GetValue(batch), LearningRate = parsed.GetValue(lr),
+                DataPlan = defaults.DataPlan with
+                {
+                    MaxLength = parsed.GetValue(maxLength), TrainLimit = parsed.GetValue(limit), ValidationLimit = parsed.GetValue(evalLimit), TestLimit = parsed.GetValue(evalLimit),
+                },
+                NoProbes = parsed.GetValue(noProbes), Seed = parsed.GetValue(seed),
                 OutputDirectory = Path.GetFullPath(parsed.GetValue(output) ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss"))),
             };
-            if (request.Steps <= 0) throw new BadInputException($"--steps must be positive, got {request.Steps}");
-            var result = EndToEndRun.Execute(request, device, line => stdout.WriteLine(line), ConsoleTrainingObserver.For(stdout));
+            var result = RunRecipe.Execute(request, device, line => stdout.WriteLine(line), ConsoleTrainingObserver.For(stdout));
             stdout.WriteLine();
-            stdout.WriteLine(Markdown.Table(EndToEndRun.TableHeaders, EndToEndRun.TableRows(result.Rows, result.BaseEvaluation)));
+            stdout.WriteLine(Markdown.Table(RunReport.TableHeaders(result.Base), RunReport.TableRows(result.Rows, result.Base)));
             stdout.WriteLine(result.PlanCheck);
-            if (result.BaseEvaluation.MajorityBaseline is double majority)
-                stdout.WriteLine($"majority-class baseline: {majority:P2} (always '{result.BaseEvaluation.MajorityLabel}')");
+            stdout.WriteLine(result.Economics.Summary);
+            if (result.Base.Test.MajorityBaseline is double majority)
+                stdout.WriteLine($"majority-class baseline: {majority:P2} (always '{result.Base.Test.MajorityLabel}')");
             stdout.WriteLine($"wrote {result.ReportPath}, card.json, plan/ and the two adapters in {request.OutputDirectory}");
             return ExitCodes.Success;
         });

@@ -3,6 +3,7 @@ using LayerCard.Card;
 using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Models;
+using LayerCard.Recipes;
 using static TorchSharp.torch;
 
 namespace LayerCard.Benchmarks;
@@ -75,10 +76,10 @@ public static class CardLayersMemoryBench
         }, log);
         var samples = new List<(string, double)> { ("start", MemoryMeter.CurrentBytes() / 1048576.0) };
         var clock = Stopwatch.StartNew();
-        CardBuilder.Build(new CardRequest
+        CardRecipe.Execute(new CardRequest
         {
-            Model = folder, Data = "tinyshakespeare", MaxLength = 64, CalibrationExamples = Math.Max(64, layers), ProbeSteps = probeSteps,
-            ValidationExamples = 16, BatchSize = 8,
+            Model = folder, Data = "tinyshakespeare", DataPlan = new DataPlan { MaxLength = 64 },
+            Card = new CardSettings { CalibrationExamples = Math.Max(64, layers), ProbeSteps = probeSteps, ValidationExamples = 16, BatchSize = 8 },
         }, CPU, new Sampler(samples));
         samples.Add(("end", MemoryMeter.CurrentBytes() / 1048576.0));
         return (samples, clock.Elapsed.TotalSeconds);

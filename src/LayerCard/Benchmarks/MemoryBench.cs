@@ -2,6 +2,7 @@ using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Lora;
 using LayerCard.Models;
+using LayerCard.Recipes;
 using LayerCard.Training;
 using static TorchSharp.torch;
 
@@ -32,12 +33,11 @@ public static class MemoryBench
         using var loaded = ModelLoader.Load(model, null, CPU);
         var request = new TrainRequest
         {
-            Model = model, Data = data, Layers = layers, Targets = targets, MaxLength = maxLength, HoldOutFraction = 0,
+            Model = model, Data = data, Layers = layers, Targets = targets, DataPlan = new DataPlan { MaxLength = maxLength, ValidationFraction = 0 },
             Training = new TrainingOptions { Steps = steps, BatchSize = batchSize, LearningRate = 1e-3 },
         };
-        var (train, _) = TrainingRun.LoadData(request);
-        var set = Tokenization.Tokenize(train, loaded.RequireTokenizer(), maxLength);
-        using var lora = LoraModel.Inject(loaded.Model, TrainingRun.LoraConfigFor(request, loaded.Config), seed: 0);
+        var set = RecipeData.Load(request, request.DataPlan, loaded.RequireTokenizer(), evalDataIsTest: false).Train.Tokens;
+        using var lora = LoraModel.Inject(loaded.Model, TrainRecipe.LoraConfigFor(request, loaded.Model), seed: 0);
         samples.Add(Sample("loaded", 0));
         warmupStep = Math.Clamp(warmupStep, 1, steps);
         var observer = new Sampler(samples, steps, every, warmupStep, log);

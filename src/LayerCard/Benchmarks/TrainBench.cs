@@ -4,6 +4,7 @@ using LayerCard.Common;
 using LayerCard.Lora;
 using LayerCard.Models;
 using LayerCard.Models.Checkpoints;
+using LayerCard.Recipes;
 using LayerCard.Training;
 using static TorchSharp.torch;
 

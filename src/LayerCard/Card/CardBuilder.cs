@@ -11,73 +11,88 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Card;
 
-/// <summary>Everything `layercard card` needs, already parsed.</summary>
-public sealed record CardRequest : TaskRequest
+/// <summary>How a card is built: the LoRA configuration it measures and what its signal pass and probes spend. One set of defaults for every front end.</summary>
+public sealed record CardSettings
 {
+    /// <summary>Modules the card's LoRA adapts; null: the family's defaults (attention query and value).</summary>
     public IReadOnlyList<string>? Targets { get; init; }
+    /// <summary>LoRA rank, also the rank of the rank-r resnorm.</summary>
     public int Rank { get; init; } = 8;
+    /// <summary>LoRA alpha of the probes.</summary>
     public double Alpha { get; init; } = 16;
-    public int MaxLength { get; init; } = 128;
+    /// <summary>Training examples (windows) the signal pass reads, chosen by <see cref="Seed"/>.</summary>
     public int CalibrationExamples { get; init; } = 64;
+    /// <summary>Ridge of each input covariance, as a fraction of its mean eigenvalue.</summary>
     public double RidgeEps { get; init; } = 1e-3;
-    /// <summary>Steps of each single-layer probe run; null chooses them so the card costs at most half a full fine-tune.</summary>
+    /// <summary>Steps of each single-layer probe run; null chooses them so the probes cost at most <see cref="CardBuilder.ProbeBudgetFraction"/> of the full fine-tune.</summary>
     public int? ProbeSteps { get; init; }
+    /// <summary>Signal columns only: no probe runs.</summary>
     public bool NoProbes { get; init; }
+    /// <summary>Batch size of the signal pass and of the probes.</summary>
     public int BatchSize { get; init; } = 8;
+    /// <summary>Learning rate of the probes.</summary>
     public double LearningRate { get; init; } = 2e-3;
     /// <summary>The full-layer fine-tune the card is weighed against: this many steps at the measured all-layer step time.</summary>
     public int FullFineTuneSteps { get; init; } = 300;
+    /// <summary>Validation examples (windows) the probes are scored on.</summary>
     public int ValidationExamples { get; init; } = 64;
+    /// <summary>Chooses the calibration sample and the probes' data order.</summary>
     public long Seed { get; init; }
-    /// <summary>Where partial probe results go, so a killed card resumes where it stopped.</summary>
-    public string? ProgressPath { get; init; }
-    /// <summary>Finished cards by cache key; the same model, data and settings reuse one.</summary>
-    public string? CacheFolder { get; init; }
     /// <summary>Layers that get probe runs (default all); the others carry signal columns only.</summary>
     public string? ProbeLayers { get; init; }
+
+    /// <summary>Refuses settings no card can use, naming the field.</summary>
+    public void Validate()
+    {
+        if (Rank <= 0) throw BadInputException.ForField("rank", $"must be positive, got {Rank}");
+        if (Targets is { Count: 0 }) throw BadInputException.ForField("targets", "names no module");
+        if (!(Alpha > 0)) throw BadInputException.ForField("alpha", $"must be positive, got {Alpha}");
+        if (CalibrationExamples <= 0) throw BadInputException.ForField("calibration_examples", $"must be positive, got {CalibrationExamples}");
+        if (!(RidgeEps >= 0)) throw BadInputException.ForField("ridge_eps", $"must be 0 or positive, got {RidgeEps}");
+        if (ProbeSteps is <= 0) throw BadInputException.ForField("probe_steps", $"must be positive, got {ProbeSteps}");
+        if (BatchSize <= 0) throw BadInputException.ForField("batch_size", $"must be positive, got {BatchSize}");
+        if (!(LearningRate > 0)) throw BadInputException.ForField("learning_rate", $"must be positive, got {LearningRate}");
+        if (FullFineTuneSteps <= 0) throw BadInputException.ForField("full_fine_tune_steps", $"must be positive, got {FullFineTuneSteps}");
+        if (ValidationExamples <= 0) throw BadInputException.ForField("validation_examples", $"must be positive, got {ValidationExamples}");
+    }
 }
 
+/// <summary>Finished single-layer probes of an interrupted card, and where to record each new one, so a killed card resumes.</summary>
+/// <param name="Done">Probes finished before (for the same cache key).</param>
+/// <param name="Record">Called with all finished probes after each new one.</param>
+public sealed record ProbeJournal(IReadOnlyList<LayerProbe> Done, Action<IReadOnlyList<LayerProbe>> Record);
+
 /// <summary>
-/// Builds a Layer Card: a signal pass (resnorm, energy, coupling) on a calibration set, then short LoRA probe
-/// runs on each layer alone (measured cost and gain), an all-layer run and cost checks on other sets, a
-/// cost model, and the card's own predictiveness.
+/// Builds a Layer Card from a loaded model and a run's data: a signal pass (resnorm, energy, coupling) on a
+/// calibration sample of the training part, then short LoRA probe runs on each layer alone (measured cost and
+/// gain on the validation part), an all-layer run and cost checks on other sets, a cost model, and the card's own
+/// predictiveness. Loading, caching and files are the card recipe's.
 /// </summary>
 public static class CardBuilder
 {
+    /// <summary>The share of the full fine-tune's steps the automatic probe budget spends (all probes together).</summary>
     public const double ProbeBudgetFraction = 0.35;
 
-    /// <summary>Builds the card, or returns the cached one for the same model, data and settings (Reused true).</summary>
-    public static (CardDocument Card, bool Reused) Build(CardRequest request, Device device, IProgress<string>? progress = null)
+    /// <summary>Builds the card of <paramref name="loaded"/> on <paramref name="data"/>.</summary>
+    /// <param name="key">The card's cache key (<see cref="CacheKey"/>), recorded in the card.</param>
+    public static CardDocument Build(LoadedModel loaded, string modelReference, string dataReference, TaskData data, CardSettings settings, string key,
+        Device device, IProgress<string>? progress = null, ProbeJournal? journal = null)
     {
+        settings.Validate();
         var clock = Stopwatch.StartNew();
-        using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
         var model = loaded.Model;
         var layerCount = loaded.Config.Layers;
-        var tokenizer = loaded.RequireTokenizer();
-        var (train, validation) = LoadData(request);
-        var trainSet = Tokenization.Tokenize(train, tokenizer, request.MaxLength);
-        var validationSet = Tokenization.Tokenize(validation, tokenizer, request.MaxLength);
-        validationSet = validationSet.First(request.ValidationExamples);
-        if (request.CalibrationExamples < layerCount)
-            throw new BadInputException($"--calibration-examples {request.CalibrationExamples}: fewer examples than the model's {layerCount} layers; the coupling needs at least {layerCount}");
-        var calibration = trainSet.First(request.CalibrationExamples);
+        var trainSet = data.Train.Tokens;
+        if (settings.CalibrationExamples < layerCount)
+            throw BadInputException.ForField("calibration_examples", $"{settings.CalibrationExamples}: fewer examples than the model's {layerCount} layers; the coupling needs at least {layerCount}");
+        var calibration = data.CalibrationSample(settings.CalibrationExamples, settings.Seed);
         if (calibration.Examples.Count < layerCount)
-            throw new BadInputException($"--data {request.Data}: only {calibration.Examples.Count} usable calibration examples for {layerCount} layers; the coupling needs at least {layerCount}");
-        var targets = request.Targets is { Count: > 0 } ? request.Targets : LoraConfig.DefaultTargets(loaded.Config.Family);
-        var unmatched = targets.FirstOrDefault(t => !model.LayerLinears(0).Keys.Any(name => LoraModel.MatchesTarget(name, t)));
-        if (unmatched != null)
-            throw new BadInputException($"--targets: '{unmatched}' names no module of {loaded.Config.Architecture} (modules: {string.Join(" ", model.LayerLinears(0).Keys)})");
-        var key = CacheKey(loaded.ContentHash, train.ContentHash, request, targets);
-        var probeLayers = request.ProbeLayers is null ? Enumerable.Range(0, layerCount).ToList() : LayerSelection.Parse(request.ProbeLayers, layerCount, "--probe-layers").ToList();
-        var cachePath = request.CacheFolder is null ? null : Path.Combine(request.CacheFolder, key + ".json");
-        if (cachePath != null && File.Exists(cachePath))
-        {
-            try { return (CardDocument.Load(cachePath), true); }
-            catch (BadInputException) { progress?.Report($"ignoring an unreadable cached card {cachePath}"); }
-        }
+            throw BadInputException.InFile(data.Train.Raw.Source, $"only {calibration.Examples.Count} usable calibration examples for {layerCount} layers; the coupling needs at least {layerCount}");
+        var targets = Targets(settings, model);
+        var probeLayers = settings.ProbeLayers is null ? Enumerable.Range(0, layerCount).ToList() : LayerSelection.Parse(settings.ProbeLayers, layerCount, "--probe-layers").ToList();
 
-        progress?.Report($"signal pass over {calibration.Examples.Count} calibration examples ({calibration.TotalTokens:N0} tokens)");
-        var signalOptions = new SignalOptions(request.RidgeEps, request.Rank, request.BatchSize);
+        progress?.Report($"signal pass over {calibration.Examples.Count} calibration examples of the training part ({calibration.TotalTokens:N0} tokens)");
+        var signalOptions = new SignalOptions(settings.RidgeEps, settings.Rank, settings.BatchSize);
         var signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress);
         var forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device);
         var signalSeconds = signal.FirstPassSeconds + signal.SecondPassSeconds;
@@ -86,30 +101,35 @@ public static class CardBuilder
         CardProbes? probes = null;
         IReadOnlyList<LayerProbe> layerProbes = [];
         CostModel? costModel = null;
-        if (!request.NoProbes)
-            (probes, layerProbes, costModel) = RunProbes(request, model, layerCount, probeLayers, targets, trainSet, validationSet, device, key, progress);
+        TokenizedSet? validationSet = null;
+        if (!settings.NoProbes)
+        {
+            validationSet = (data.Validation ?? throw BadInputException.ForField("hold_out_fraction", "is 0: the card's probes need a validation part (or run without probes)"))
+                .Tokens.First(settings.ValidationExamples);
+            (probes, layerProbes, costModel) = RunProbes(settings, model, layerCount, probeLayers, targets, trainSet, validationSet, device, journal, progress);
+        }
         var probeSeconds = probeClock.Elapsed.TotalSeconds;
 
         var rows = signal.Layers.Select(s =>
         {
             var probe = layerProbes.FirstOrDefault(p => p.Layer == s.Layer);
-            var parameters = probe?.AdapterParameters ?? AdapterParameters(model, s.Layer, targets, request.Rank);
+            var parameters = probe?.AdapterParameters ?? AdapterParameters(model, s.Layer, targets, settings.Rank);
             return new CardLayerRow(s.Layer, s.ResNorm, s.ResNormRankR, s.GradNorm, s.PredictedGain,
                 s.Energy.Trace, s.Energy.MaxEigenvalue, s.Energy.MinEigenvalue, s.Energy.Condition, s.Energy.EffectiveRank,
                 parameters, probe?.StepSeconds, probe?.PeakMemoryIncrementBytes, probe?.InferenceOverheadSeconds, probe?.Gain, probe?.ValidationLossAfter);
         }).ToList();
 
         var predictiveness = probes is null ? null : Predictiveness(rows, signal, probes);
-        var fullSeconds = probes is null ? (double?)null : probes.AllLayers.StepSeconds * request.FullFineTuneSteps;
+        var fullSeconds = probes is null ? (double?)null : probes.AllLayers.StepSeconds * settings.FullFineTuneSteps;
         var cardSeconds = clock.Elapsed.TotalSeconds;
-        var card = new CardDocument
+        return new CardDocument
         {
             CacheKey = key,
             Created = DateTimeOffset.UtcNow,
-            Model = new CardModel(request.Model, loaded.Source, loaded.Config.Architecture, layerCount, loaded.Config.Hidden, loaded.ParameterCount, loaded.ContentHash),
-            Dataset = new CardDataset(request.Data, train.Format.ToString(), train.ContentHash, trainSet.Examples.Count, validationSet.Examples.Count, trainSet.Summary),
-            Lora = new CardLora(targets, request.Rank, request.Alpha),
-            Calibration = new CardCalibration(signal.Examples, signal.Tokens, signal.TargetTokens, request.RidgeEps, request.Rank),
+            Model = new CardModel(modelReference, loaded.Source, loaded.Config.Architecture, layerCount, loaded.Config.Hidden, loaded.ParameterCount, loaded.ContentHash),
+            Dataset = new CardDataset(dataReference, data.Format.ToString(), data.ContentHash, trainSet.Examples.Count, validationSet?.Examples.Count ?? 0, trainSet.Summary),
+            Lora = new CardLora(targets, settings.Rank, settings.Alpha),
+            Calibration = new CardCalibration(signal.Examples, signal.Tokens, signal.TargetTokens, settings.RidgeEps, settings.Rank),
             Layers = rows,
             Modules = signal.Modules.Select(m => new CardModuleRow(m.Layer, m.Module, m.InFeatures, m.OutFeatures, m.ResNorm, m.ResNormRankR, m.GradNorm, m.PredictedGain)).ToList(),
             Coupling = CardDocument.Jagged(signal.Coupling),
@@ -118,14 +138,16 @@ public static class CardBuilder
             Probes = probes,
             Predictiveness = predictiveness,
             Timing = new CardTiming(signalSeconds, forwardBackward, signalSeconds / Math.Max(forwardBackward, 1e-9), probeSeconds, cardSeconds,
-                request.FullFineTuneSteps, fullSeconds, fullSeconds is double f ? cardSeconds / f : null),
+                settings.FullFineTuneSteps, fullSeconds, fullSeconds is double f ? cardSeconds / f : null),
         };
-        if (cachePath != null) card.Save(cachePath);
-        return (card, false);
     }
 
-    private static (CardProbes, IReadOnlyList<LayerProbe>, CostModel) RunProbes(CardRequest request, CausalLM model, int layerCount, IReadOnlyList<int> probeLayers, IReadOnlyList<string> targets,
-        TokenizedSet train, TokenizedSet validation, Device device, string key, IProgress<string>? progress)
+    /// <summary>The modules the card adapts: the settings' targets, or the family's defaults.</summary>
+    public static IReadOnlyList<string> Targets(CardSettings settings, CausalLM model) =>
+        LoraTargets.Resolve(settings.Targets, model, LoraTargets.QueryValue);
+
+    private static (CardProbes, IReadOnlyList<LayerProbe>, CostModel) RunProbes(CardSettings request, CausalLM model, int layerCount, IReadOnlyList<int> probeLayers, IReadOnlyList<string> targets,
+        TokenizedSet train, TokenizedSet validation, Device device, ProbeJournal? journal, IProgress<string>? progress)
     {
         // Each single-layer run and the all-layer run take `steps`; with every run at most as dear as the
         // all-layer one, (L + 1) * steps stays within the budget's share of the full fine-tune's steps.
@@ -134,15 +156,14 @@ public static class CardBuilder
         var baseLoss = LossEvaluation.MeanLoss(model, validation, settings.EvalBatchSize, device).MeanLoss;
         var inferenceBatch = BatchSampler.Batches(validation, Math.Min(4, validation.Examples.Count)).First();
         var baselineForward = LayerProbes.ForwardSeconds(model, inferenceBatch, device);
-        var saved = ProbeProgress.Load(request.ProgressPath, key);
-        var singles = new List<LayerProbe>(saved);
+        var singles = new List<LayerProbe>(journal?.Done ?? []);
         // Top layer first: each run then needs at least the memory of the one before, so peak increments are not hidden by a heap already grown.
         foreach (var layer in probeLayers.OrderDescending())
         {
             if (singles.Any(p => p.Layer == layer)) { progress?.Report($"layer {layer}: probe reused from an interrupted run"); continue; }
             progress?.Report($"layer {layer}: LoRA probe, {steps} steps (resident {MemoryMeter.CurrentBytes() / 1048576.0:F0} MiB)");
             singles.Add(LayerProbes.ProbeLayer(model, layer, train, validation, baseLoss, settings, device, baselineForward, inferenceBatch));
-            ProbeProgress.Save(request.ProgressPath, key, singles);
+            journal?.Record(singles);
         }
         singles.Sort((a, b) => a.Layer.CompareTo(b.Layer));
         progress?.Report($"all {layerCount} layers: LoRA probe, {steps} steps");
@@ -153,7 +174,6 @@ public static class CardBuilder
             return LayerProbes.Measure(model, set, train, null, null, settings with { Steps = Math.Min(steps, 4) }, device);
         }).ToList();
         var cost = CostModel.Fit(layerCount, singles, all, checks);
-        ProbeProgress.Clear(request.ProgressPath);
         return (new CardProbes(steps, request.BatchSize, request.LearningRate, request.Seed, baseLoss, all, checks), singles, cost);
     }
 
@@ -188,21 +208,13 @@ public static class CardBuilder
         model.LayerLinears(layer).Where(m => targets.Any(t => LoraModel.MatchesTarget(m.Key, t)))
             .Sum(m => (long)rank * (m.Value.InFeatures + m.Value.OutFeatures));
 
-    private static (TaskDataset Train, TaskDataset Validation) LoadData(CardRequest request)
-    {
-        var options = new DataOptions(request.Format, request.Labels, request.MaxLength, request.Seed);
-        var data = DatasetLoader.Load(request.Data, options);
-        if (request.EvalData != null) return (data, DatasetLoader.Load(request.EvalData, options));
-        return data.Split(0.1, request.Seed);
-    }
-
-    public static string CacheKey(string modelHash, string dataHash, CardRequest request, IReadOnlyList<string> targets)
+    /// <summary>Identifies a card by everything it depends on: model, data and its parts, and settings (a cached card is reused only on a match).</summary>
+    public static string CacheKey(string modelHash, TaskData data, CardSettings settings, IReadOnlyList<string> targets)
     {
         var text = JsonSerializer.Serialize(new
         {
-            CardDocument.CurrentSchemaVersion, modelHash, dataHash, request.EvalData, Format = request.Format.ToString(), request.Labels, targets,
-            request.Rank, request.Alpha, request.MaxLength, request.CalibrationExamples, request.RidgeEps, request.ProbeSteps, request.NoProbes,
-            request.BatchSize, request.LearningRate, request.FullFineTuneSteps, request.ValidationExamples, request.Seed, request.ProbeLayers,
+            CardDocument.CurrentSchemaVersion, modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
+            Validation = data.Validation?.Tokens.Summary, Format = data.Format.ToString(), data.Train.Raw.Labels, targets, settings,
         });
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];
     }

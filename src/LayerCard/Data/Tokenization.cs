@@ -21,6 +21,10 @@ public sealed class TokenizedSet
     public TokenizedSet First(int? count) =>
         count is int n && Examples.Count > n ? new TokenizedSet(Source, Examples.Take(n).ToList(), Truncated, Dropped, $"{Summary}; first {n} used") : this;
 
+    /// <summary>Some of this set's sequences, <paramref name="how"/> saying which in the summary.</summary>
+    public TokenizedSet Subset(IReadOnlyList<TokenizedExample> chosen, string how) =>
+        new(Source, chosen, Truncated, Dropped, $"{Summary}; {how}");
+
     public TokenizedSet(string source, IReadOnlyList<TokenizedExample> examples, int truncated, int dropped, string summary)
     {
         Source = source;

@@ -1,6 +1,5 @@
 using LayerCard.Data;
 using LayerCard.Models;
-using LayerCard.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -76,7 +76,7 @@ public static class TaskEvaluation
             foreach (var batch in BatchSampler.Batches(set, batchSize))
             {
                 using var scope = NewDisposeScope();
-                var (loss, _) = Training.CompletionLoss.PerExample(model, batch, device);
+                var (loss, _) = CompletionLoss.PerExample(model, batch, device);
                 var values = loss.to(ScalarType.Float64).cpu().data<double>().ToArray();
                 foreach (var v in values) scores[row++, label] = -v;
             }

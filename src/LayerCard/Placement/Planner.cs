@@ -26,7 +26,7 @@ public static class Planner
 
     public static Plan Choose(GainModel model, PlanRequest request)
     {
-        Validate(model, request);
+        Validate(request, model.Layers);
         var candidates = Candidates(model).ToList();
         IEnumerable<int[]> feasible = candidates;
         if (request.MaxAdaptedLayers is int cap) feasible = feasible.Where(s => s.Length <= cap);
@@ -91,8 +91,7 @@ public static class Planner
         int layers = model.Layers;
         if (layers <= ExhaustiveLimit)
         {
-            for (int mask = 1; mask < 1 << layers; mask++)
-                yield return Enumerable.Range(0, layers).Where(l => (mask & (1 << l)) != 0).ToArray();
+            foreach (var set in LayerSets.All(layers)) yield return set;
             yield break;
         }
         for (int lowest = 0; lowest < layers; lowest++)
@@ -110,15 +109,16 @@ public static class Planner
         }
     }
 
-    private static void Validate(GainModel model, PlanRequest request)
+    /// <summary>Refuses a request no card can plan for; with <paramref name="layerCount"/> null, only what does not depend on the model.</summary>
+    public static void Validate(PlanRequest request, int? layerCount)
     {
-        if (request.Layers is int k && (k <= 0 || k > model.Layers))
-            throw new BadInputException($"--layers {k}: the model has {model.Layers} layers; ask for 1 to {model.Layers}");
-        if (request.TargetGain is double t && (t <= 0 || t > 1))
+        if (request.Layers is int k && (k <= 0 || k > (layerCount ?? int.MaxValue)))
+            throw new BadInputException($"--layers {k}: the model has {layerCount} layers; ask for 1 to {layerCount}");
+        if (request.TargetGain is double t && !(t > 0 && t <= 1))
             throw new BadInputException($"--target-gain {t}: a fraction of the full-layer gain must be in (0, 1]");
-        if (request.BudgetTime is double bt && bt <= 0) throw new BadInputException($"--budget-time {bt}: must be a positive fraction of the full-layer step time");
-        if (request.BudgetMemory is double bm && bm <= 0) throw new BadInputException($"--budget-memory {bm}: must be a positive fraction of the full-layer peak memory");
-        if (request.MaxAdaptedLayers is int m && (m <= 0 || m > model.Layers))
-            throw new BadInputException($"--max-adapted-layers {m}: the model has {model.Layers} layers");
+        if (request.BudgetTime is double bt && !(bt > 0)) throw new BadInputException($"--budget-time {bt}: must be a positive fraction of the full-layer step time");
+        if (request.BudgetMemory is double bm && !(bm > 0)) throw new BadInputException($"--budget-memory {bm}: must be a positive fraction of the full-layer peak memory");
+        if (request.MaxAdaptedLayers is int m && (m <= 0 || m > (layerCount ?? int.MaxValue)))
+            throw new BadInputException($"--max-adapted-layers {m}: the model has {layerCount} layers");
     }
 }

@@ -30,7 +30,7 @@ public static class ExperimentReport
             md.AppendLine();
             md.AppendLine($"## {task.Task}");
             md.AppendLine();
-            md.AppendLine($"Base model: validation loss {F(task.BaseValidationLoss)}, {task.MetricName} {F(task.BaseMetric)}" + (task.MajorityBaseline is double m ? $", majority class {F(m)}." : "."));
+            md.AppendLine($"Base model on the test part: loss {F(task.BaseTestLoss)}, {task.MetricName} {F(task.BaseMetric)}" + (task.MajorityBaseline is double m ? $", majority class {F(m)}." : "."));
             md.AppendLine();
             var rows = ExperimentRunner.Methods.Select(method =>
             {

@@ -5,6 +5,9 @@ public enum DecayKind { Linear, Cosine, Constant }
 /// <summary>Linear warmup from 0, then linear or cosine decay to <see cref="FinalFraction"/> of the peak at the last step.</summary>
 public sealed record LearningRateSchedule(double Peak, int WarmupSteps, int TotalSteps, DecayKind Decay, double FinalFraction = 0.0)
 {
+    /// <summary>The warmup the recipes use when the user sets none: a tenth of the run, at most 10 steps.</summary>
+    public static int DefaultWarmup(int steps) => Math.Min(10, steps / 10);
+
     /// <summary>The rate for optimizer step <paramref name="step"/> (0-based).</summary>
     public double At(int step)
     {

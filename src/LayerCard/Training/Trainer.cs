@@ -4,6 +4,7 @@ using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Evaluation;
 using LayerCard.Lora;
+using LayerCard.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 

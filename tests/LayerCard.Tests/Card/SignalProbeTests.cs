@@ -227,7 +227,7 @@ public class SignalGradientTests
         try
         {
             foreach (var batch in BatchSampler.Batches(set, 5))
-                LayerCard.Training.CompletionLoss.Sum(model, batch, CPU).backward();
+                LayerCard.Models.CompletionLoss.Sum(model, batch, CPU).backward();
             double expected = weight.grad!.norm().item<float>() / result.Tokens;
             Assert.Equal(expected, signal.GradNorm, expected * 1e-4);
         }

@@ -43,7 +43,7 @@ public static class CardPlanCases
         CardOption("card-ridge-eps-negative", "--ridge-eps must be 0 or positive, got -1", "--ridge-eps", "-1"),
         CardOption("card-lr-zero", "--lr must be positive, got 0", "--lr", "0"),
         CardOption("card-validation-examples-zero", "--validation-examples must be positive, got 0", "--validation-examples", "0"),
-        CardOption("card-targets-unknown", "--targets: 'c_attn' names no module of LlamaForCausalLM", "--targets", "c_attn", "--no-probes"),
+        CardOption("card-targets-unknown", "--targets 'c_attn' names no module of LlamaForCausalLM", "--targets", "c_attn", "--no-probes"),
         new("card-eval-data-bad-line", root => Card(root, "--eval-data", Lines(root, "valid.jsonl", PromptCompletion("a", " b"), "{}"), "--no-probes"),
             "valid.jsonl:2: missing field 'prompt'", "valid.jsonl"),
         new("card-data-bad-line", root => [.. Card(root).Select(a => a.EndsWith("task.jsonl", StringComparison.Ordinal)

@@ -52,7 +52,7 @@ public sealed class BrowserTests : IDisposable
     public void The_card_report_renders_every_chart_without_page_errors()
     {
         var card = LayerCard.Tests.Placement.CardAndPlanTests.SyntheticCard([0.9, 0.5, 0.7, 0.2], (i, j) => i == j ? 1 : 0.3);
-        var report = LayerCard.Card.CardReport.Html(card);
+        var report = LayerCard.Reports.CardReport.Html(card);
         var page = Path.Combine(_folder, "card.html");
         report.Save(page);
         var shot = Run(page, "--screenshot=" + Path.Combine(_folder, "card.png"), "--window-size=1200,2000", "--enable-logging=stderr", "--v=0");

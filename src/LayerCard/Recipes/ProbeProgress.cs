@@ -1,7 +1,8 @@
 using System.Text.Json;
+using LayerCard.Card;
 using LayerCard.Common;
 
-namespace LayerCard.Card;
+namespace LayerCard.Recipes;
 
 /// <summary>
 /// Finished single-layer probes of a card in the making, saved after each layer (atomically) so that a card

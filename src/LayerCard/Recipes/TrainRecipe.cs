@@ -7,38 +7,47 @@ using LayerCard.Data;
 using LayerCard.Evaluation;
 using LayerCard.Lora;
 using LayerCard.Models;
+using LayerCard.Reports;
+using LayerCard.Training;
 using static TorchSharp.torch;
 
-namespace LayerCard.Training;
+namespace LayerCard.Recipes;
 
 /// <summary>Everything `layercard train` needs, already parsed.</summary>
 public sealed record TrainRequest : TaskRequest
 {
+    /// <summary>all, 3,5,7, 2-4, top:K or bottom:K.</summary>
     public string Layers { get; init; } = "all";
+    /// <summary>Modules to adapt; null: the family's defaults (attention query and value).</summary>
     public IReadOnlyList<string>? Targets { get; init; }
+    /// <summary>LoRA rank.</summary>
     public int Rank { get; init; } = 8;
+    /// <summary>LoRA alpha.</summary>
     public double Alpha { get; init; } = 16;
+    /// <summary>LoRA dropout on the adapter's input.</summary>
     public double Dropout { get; init; }
+    /// <summary>Scale by alpha / sqrt(r) (rsLoRA).</summary>
     public bool UseRsLora { get; init; }
-    public int MaxLength { get; init; } = 256;
+    /// <summary>Train this many passes over the training part instead of a step count.</summary>
     public double? Epochs { get; init; }
-    public double HoldOutFraction { get; init; } = 0.1;
-    public int? Limit { get; init; }
-    public int? EvalLimit { get; init; }
+    /// <summary>How the data is cut; <see cref="TaskRequest.EvalData"/>, when given, is the validation part.</summary>
+    public DataPlan DataPlan { get; init; } = new();
     /// <summary>A PEFT adapter folder to start from (continue training an imported adapter).</summary>
     public string? InitAdapter { get; init; }
+    /// <summary>Optimizer, schedule, checkpoints and output folder.</summary>
     public required TrainingOptions Training { get; init; }
+    /// <summary>The command line, recorded in run-summary.json.</summary>
     public string CommandLine { get; init; } = "";
 
     /// <summary>Refuses option values no run can use before the model and data load, so the user waits for nothing.</summary>
     public void Validate()
     {
         Training.Validate();
+        DataPlan.Validate();
         if (InitAdapter == null)
             new LoraConfig(Rank, Alpha, Dropout, UseRsLora, Targets is null ? ["default"] : Targets, [0]).Validate();
-        if (Epochs is double epochs && (!(epochs > 0) || !double.IsFinite(epochs))) throw new BadInputException($"--epochs must be positive, got {epochs}");
-        if (!(HoldOutFraction >= 0 && HoldOutFraction < 1)) throw new BadInputException($"--holdout must be at least 0 and below 1, got {HoldOutFraction}");
-        if (EvalLimit is <= 0) throw new BadInputException($"--eval-limit must be a positive number, got {EvalLimit}");
+        if (Epochs is double epochs && (!(epochs > 0) || !double.IsFinite(epochs))) throw BadInputException.ForField("epochs", $"must be positive, got {epochs}");
+        if (Training.OutputDirectory is null) throw BadInputException.ForField("output_directory", "is required");
     }
 }
 
@@ -64,20 +73,26 @@ public sealed record RunSummary(
 }
 
 /// <summary>
-/// The train recipe: load the model and data, place adapters, measure the base validation loss, train,
-/// and leave a PEFT adapter, metrics and run-summary.json in the output folder.
+/// The train recipe: load the model and data once, place adapters, measure the base validation loss, train, and
+/// leave a PEFT adapter, metrics, a loss curve and run-summary.json in the output folder.
 /// </summary>
-public static class TrainingRun
+public static class TrainRecipe
 {
+    /// <summary>Runs `layercard train`.</summary>
     public static RunSummary Execute(TrainRequest request, Device device, ITrainingObserver? observer = null)
     {
         request.Validate();
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
-        var tokenizer = loaded.RequireTokenizer();
-        var (train, validation) = LoadData(request);
-        var trainSet = Tokenization.Tokenize(train, tokenizer, request.MaxLength);
-        var validationSet = validation is null ? null : Tokenization.Tokenize(validation, tokenizer, request.MaxLength).First(request.EvalLimit);
+        var data = RecipeData.Load(request, request.DataPlan, loaded.RequireTokenizer(), evalDataIsTest: false);
+        return Train(loaded, request, data, device, observer);
+    }
 
+    /// <summary>Trains on an already loaded model and prepared data (the run recipe shares both between placements); the adapters are removed again before it returns.</summary>
+    public static RunSummary Train(LoadedModel loaded, TrainRequest request, TaskData data, Device device, ITrainingObserver? observer = null)
+    {
+        request.Validate();
+        var trainSet = data.Train.Tokens;
+        var validationSet = data.Validation?.Tokens;
         var options = request.Training;
         if (request.Epochs is double epochs)
             options = options with { Steps = (int)Math.Clamp(Math.Ceiling(epochs * trainSet.Examples.Count / ((double)options.BatchSize * options.GradientAccumulation)), 1, int.MaxValue) };
@@ -85,8 +100,8 @@ public static class TrainingRun
 
         using var lora = request.InitAdapter != null
             ? PeftAdapter.Load(Assets.Resolve(request.InitAdapter, "--adapter"), loaded.Model)
-            : LoraModel.Inject(loaded.Model, LoraConfigFor(request, loaded.Config), options.Seed);
-        var fingerprint = Fingerprint(loaded.ContentHash, train.ContentHash, lora.Config, options, request.MaxLength);
+            : LoraModel.Inject(loaded.Model, LoraConfigFor(request, loaded.Model), options.Seed);
+        var fingerprint = Fingerprint(loaded.ContentHash, data.ContentHash, lora.Config, options, data.Plan);
         // Everything the user can get wrong is refused before the first line of progress, a checkpoint of other settings included.
         if (options.Resume && options.OutputDirectory != null && TrainingCheckpoint.Exists(TrainingCheckpoint.FolderIn(options.OutputDirectory)))
             TrainingCheckpoint.ReadState(TrainingCheckpoint.FolderIn(options.OutputDirectory), fingerprint);
@@ -100,19 +115,20 @@ public static class TrainingRun
         }
         var result = new Trainer(lora, options, device, observer).Train(trainSet, validationSet, fingerprint);
 
-        var outDir = options.OutputDirectory ?? throw new ArgumentException("an output folder is required");
+        var outDir = options.OutputDirectory!;
         PeftAdapter.Save(outDir, lora, BaseModelName(request.Model, loaded.Source));
         var summary = new RunSummary(
-            request.Model, loaded.ContentHash, request.Data, train.ContentHash, lora.Config.Layers, lora.Config.Targets,
+            request.Model, loaded.ContentHash, request.Data, data.ContentHash, lora.Config.Layers, lora.Config.Targets,
             lora.Config.Rank, lora.Config.Alpha, lora.Config.Dropout, lora.Config.UseRsLora, lora.TrainableParameterCount,
             result.Steps, result.Tokens, result.WallSeconds, result.MeanStepSeconds, result.PeakMemoryBytes, baseLoss,
             result.FinalTrainLoss, result.FinalValidationLoss, trainSet.Summary, validationSet?.Summary, request.CommandLine,
-            options.Seed, result.ResumedFromStep, options.BatchSize, options.GradientAccumulation, options.LearningRate, request.MaxLength);
+            options.Seed, result.ResumedFromStep, options.BatchSize, options.GradientAccumulation, options.LearningRate, data.Plan.MaxLength);
         summary.Save(outDir);
         SaveLossCurve(Path.Combine(outDir, LossCurveFile), result.Metrics);
         return summary;
     }
 
+    /// <summary>The loss plot written beside the adapter.</summary>
     public const string LossCurveFile = "loss-curve.png";
 
     /// <summary>Training loss per step and validation loss where it was measured, as a PNG beside the adapter.</summary>
@@ -120,45 +136,31 @@ public static class TrainingRun
     {
         var train = metrics.Where(m => m.TrainLoss.HasValue).ToList();
         var validation = metrics.Where(m => m.ValidationLoss.HasValue).ToList();
-        var series = new List<Reports.Series>
+        var series = new List<Series>
         {
             new("training loss", train.Select(m => (double)m.Step).ToList(), train.Select(m => m.TrainLoss!.Value).ToList()),
         };
         if (validation.Count > 0)
             series.Add(new("validation loss", validation.Select(m => (double)m.Step).ToList(), validation.Select(m => m.ValidationLoss!.Value).ToList()));
-        Reports.Charts.SavePng(path, Reports.Charts.LineChart("Loss", "step", "completion loss", series));
+        Charts.SavePng(path, Charts.LineChart("Loss", "step", "completion loss", series));
     }
 
-    public static LoraConfig LoraConfigFor(TrainRequest request, ModelConfig model) => new(
+    /// <summary>The LoRA configuration a request asks for on this model (targets default to the family's).</summary>
+    public static LoraConfig LoraConfigFor(TrainRequest request, CausalLM model) => new(
         request.Rank, request.Alpha, request.Dropout, request.UseRsLora,
-        request.Targets is { Count: > 0 } ? request.Targets : LoraConfig.DefaultTargets(model.Family),
-        LayerSelection.Parse(request.Layers, model.Layers));
-
-    /// <summary>The training data and the validation data: --eval-data, or a seeded held-out part of the training data.</summary>
-    public static (TaskDataset Train, TaskDataset? Validation) LoadData(TrainRequest request)
-    {
-        var options = new DataOptions(request.Format, request.Labels, request.MaxLength, request.Training.Seed, request.HoldOutFraction, request.Limit);
-        var data = DatasetLoader.Load(request.Data, options);
-        if (request.EvalData != null)
-        {
-            var validation = DatasetLoader.Load(request.EvalData, options with { Limit = request.EvalLimit });
-            return (data, validation);
-        }
-        if (request.HoldOutFraction <= 0) return (data, null);
-        var (train, heldOut) = data.Split(request.HoldOutFraction, request.Training.Seed);
-        return (train, heldOut.First(request.EvalLimit));
-    }
+        LoraTargets.Resolve(request.Targets, model, LoraTargets.QueryValue),
+        LayerSelection.Parse(request.Layers, model.Config.Layers));
 
     private static string BaseModelName(string reference, string source) =>
         Assets.Find(reference) != null ? reference : source;
 
-    private static string Fingerprint(string modelHash, string dataHash, LoraConfig lora, TrainingOptions options, int maxLength)
+    private static string Fingerprint(string modelHash, string dataHash, LoraConfig lora, TrainingOptions options, DataPlan plan)
     {
         var text = JsonSerializer.Serialize(new
         {
             modelHash, dataHash, lora.Rank, lora.Alpha, lora.Dropout, lora.UseRsLora, lora.Targets, lora.Layers,
             options.Steps, options.BatchSize, options.GradientAccumulation, options.LearningRate, options.WarmupSteps,
-            Decay = options.Decay.ToString(), options.WeightDecay, options.MaxGradNorm, options.Seed, maxLength,
+            Decay = options.Decay.ToString(), options.WeightDecay, options.MaxGradNorm, options.Seed, plan,
         });
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }

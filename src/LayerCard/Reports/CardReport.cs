@@ -1,7 +1,7 @@
 using System.Globalization;
-using LayerCard.Reports;
+using LayerCard.Card;
 
-namespace LayerCard.Card;
+namespace LayerCard.Reports;
 
 /// <summary>The card as a self-contained HTML page (and PNG charts): every column per layer and the coupling heat map.</summary>
 public static class CardReport

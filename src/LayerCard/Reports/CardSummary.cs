@@ -1,7 +1,7 @@
 using System.Globalization;
-using LayerCard.Reports;
+using LayerCard.Card;
 
-namespace LayerCard.Card;
+namespace LayerCard.Reports;
 
 /// <summary>The card as Markdown: the per-layer table, the card's predictiveness and its own cost.</summary>
 public static class CardSummary

@@ -1,8 +1,7 @@
 using LayerCard.Data;
-using LayerCard.Models;
 using static TorchSharp.torch;
 
-namespace LayerCard.Training;
+namespace LayerCard.Models;
 
 /// <summary>Cross-entropy over completion tokens only (labels of -100 are prompt or padding).</summary>
 public static class CompletionLoss

@@ -1,0 +1,174 @@
+using LayerCard.Card;
+using LayerCard.Common;
+using LayerCard.Data;
+using LayerCard.Evaluation;
+using LayerCard.Lora;
+using LayerCard.Models;
+using LayerCard.Placement;
+using LayerCard.Training;
+using static TorchSharp.torch;
+
+namespace LayerCard.Recipes;
+
+/// <summary>What `layercard run` does, with defaults that finish in minutes on two CPU cores. <see cref="TaskRequest.EvalData"/>, when given, is the test part.</summary>
+public sealed record RunRequest : TaskRequest
+{
+    /// <summary>The model `run` uses when none is named.</summary>
+    public const string DefaultModel = "stories260K";
+    /// <summary>The data `run` uses when none is named (SST-2 stays at chance on stories260K).</summary>
+    public const string DefaultData = "tinyshakespeare";
+
+    /// <summary>Modules to adapt; null: every linear module of each layer, for any family.</summary>
+    public IReadOnlyList<string>? Targets { get; init; }
+    /// <summary>LoRA rank of the card and of both trained placements.</summary>
+    public int Rank { get; init; } = 8;
+    /// <summary>LoRA alpha.</summary>
+    public double Alpha { get; init; } = 16;
+    /// <summary>How the data is cut: training, validation (monitoring, card probes) and test (every reported figure).</summary>
+    public DataPlan DataPlan { get; init; } = new() { MaxLength = 64, TrainLimit = 6000, ValidationLimit = 200, TestLimit = 200, TestFraction = DataPlan.DefaultHoldOut };
+    /// <summary>The objective the placement is planned for.</summary>
+    public PlanRequest Plan { get; init; } = new(PlanObjective.Cost, TargetGain: 0.9);
+    /// <summary>Training steps of both placements (and the full fine-tune the card is weighed against).</summary>
+    public int Steps { get; init; } = 150;
+    /// <summary>Batch size of both placements and the card.</summary>
+    public int BatchSize { get; init; } = 16;
+    /// <summary>Learning rate of both placements and the card's probes.</summary>
+    public double LearningRate { get; init; } = 3e-3;
+    /// <summary>Plan from the signal columns alone.</summary>
+    public bool NoProbes { get; init; }
+    /// <summary>Training examples the card's signal pass reads.</summary>
+    public int CalibrationExamples { get; init; } = new CardSettings().CalibrationExamples;
+    /// <summary>Seed of the calibration sample, the data order and the adapters' initialisation.</summary>
+    public long Seed { get; init; }
+    /// <summary>Where card.json, plan/, both adapters and report.html go.</summary>
+    public required string OutputDirectory { get; init; }
+
+    /// <summary>The card this run builds.</summary>
+    public CardSettings Card => new()
+    {
+        Targets = Targets, Rank = Rank, Alpha = Alpha, CalibrationExamples = CalibrationExamples, NoProbes = NoProbes,
+        BatchSize = BatchSize, LearningRate = LearningRate, FullFineTuneSteps = Steps, Seed = Seed,
+    };
+
+    /// <summary>Refuses settings no run can use before anything loads, naming the field.</summary>
+    public void Validate()
+    {
+        Card.Validate();
+        DataPlan.Validate();
+        Training("unused").Validate();
+        Planner.Validate(Plan, layerCount: null);
+    }
+
+    /// <summary>The training options both placements share.</summary>
+    public TrainingOptions Training(string folder) => new()
+    {
+        Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = LearningRateSchedule.DefaultWarmup(Steps),
+        Seed = Seed, OutputDirectory = folder, EvalEvery = Steps,
+    };
+}
+
+/// <summary>One trained placement of a run (or the base model), every figure labelled by the data part it came from.</summary>
+public sealed record RunRow(string Placement, IReadOnlyList<int> Layers, long TrainableParameters, EvaluationResult Test, double TestLoss,
+    double? ValidationLoss, double TrainSeconds, double MeanStepSeconds, long PeakMemoryBytes);
+
+/// <summary>What a run produced: the card, the plan, the rows and where the report went.</summary>
+public sealed record RunResult(CardDocument Card, Plan Plan, IReadOnlyList<RunRow> Rows, RunRow Base, string ReportPath, string PlanCheck, RunEconomics Economics);
+
+/// <summary>
+/// The main job: load the model and the data once; card, plan, LoRA on the planned layers and on all layers with
+/// the same configuration and budget on the one frozen base; evaluation of both and of the base model on the test
+/// part; a comparison table and an HTML report.
+/// </summary>
+public static class RunRecipe
+{
+    /// <summary>Runs `layercard run`.</summary>
+    public static RunResult Execute(RunRequest request, Device device, Action<string> log, ITrainingObserver? observer = null)
+    {
+        request.Validate();
+        Directory.CreateDirectory(request.OutputDirectory);
+        using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
+        log($"0/4 model {request.Model} loaded once ({loaded.Config.Architecture}, {loaded.Config.Layers} layers); every stage below shares it");
+        var tokenizer = loaded.RequireTokenizer();
+        var data = RecipeData.Load(request, request.DataPlan, tokenizer, evalDataIsTest: true);
+        foreach (var part in new[] { data.Train, data.Validation!, data.Test! }) log($"   {part.Summary}");
+
+        log("1/4 Layer Card (calibration: training part; probes: validation part)");
+        var cardClock = System.Diagnostics.Stopwatch.StartNew();
+        var (card, reused) = CardRecipe.Build(loaded, request.Model, request.Data, data, request.Card with { Targets = request.Targets ?? LoraTargets.AllLinear(loaded.Model) },
+            Path.Combine(Assets.CacheRoot(), "cards"), Path.Combine(request.OutputDirectory, "card.json.progress.json"), device, new Progress(log));
+        var cardSeconds = reused ? card.Timing.CardSeconds : cardClock.Elapsed.TotalSeconds;
+        if (reused) log($"   reusing the cached card for this model, data and settings (it took {cardSeconds:F1} s to build)");
+        card.Save(Path.Combine(request.OutputDirectory, "card.json"));
+
+        log("2/4 plan");
+        var gainModel = new GainModel(card);
+        var plan = Planner.Choose(gainModel, request.Plan);
+        PlanOutput.Write(Path.Combine(request.OutputDirectory, "plan", "plan.json"), card, plan, Planner.Pareto(gainModel), gainModel);
+        log($"   planned layers {LayerSelection.Format(plan.Layers)}: predicted {plan.PredictedGainFraction:P0} of the full-layer gain at {plan.PredictedTimeFraction:P0} of its step time");
+
+        var metric = TaskEvaluation.DefaultMetric(data.Format);
+        var baseRow = Evaluate("base model", [], 0, null, loaded, data, metric, request, device);
+        var rows = new List<RunRow>();
+        foreach (var (name, layers, folder) in new[] { ("card-guided", LayerSelection.Format(plan.Layers), "card-guided"), ("all layers", "all", "all-layers") })
+        {
+            log($"3/4 LoRA on {name} ({layers})");
+            var adapterFolder = Path.Combine(request.OutputDirectory, folder);
+            var summary = TrainRecipe.Train(loaded, new TrainRequest
+            {
+                Model = request.Model, Data = request.Data, Layers = layers, Targets = card.Lora.Targets, Rank = request.Rank, Alpha = request.Alpha,
+                DataPlan = request.DataPlan, CommandLine = "layercard run", Training = request.Training(adapterFolder),
+            }, data, device, observer);
+            log($"4/4 evaluating {name} on the test part");
+            using var adapter = PeftAdapter.Load(adapterFolder, loaded.Model);
+            rows.Add(Evaluate(name, summary.Layers, summary.TrainableParameters, summary, loaded, data, metric, request, device));
+        }
+        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds);
+        var reportPath = Path.Combine(request.OutputDirectory, "report.html");
+        var planCheck = PlanCheck(plan, rows, baseRow);
+        RunReport.Write(reportPath, card, plan, rows, baseRow, planCheck, economics);
+        return new RunResult(card, plan, rows, baseRow, reportPath, planCheck, economics);
+    }
+
+    private static RunRow Evaluate(string name, IReadOnlyList<int> layers, long parameters, RunSummary? trained, LoadedModel loaded, TaskData data,
+        TaskMetric metric, RunRequest request, Device device)
+    {
+        var test = data.Test!;
+        var loss = LossEvaluation.MeanLoss(loaded.Model, test.Tokens, EvaluationDefaults.BatchSize, device).MeanLoss;
+        // Scoring uses the model's whole context: test examples may be longer than the training windows.
+        var evaluation = metric == TaskMetric.Loss
+            ? new EvaluationResult(TaskMetric.Loss, test.Tokens.Examples.Count, loss, Math.Exp(loss))
+            : TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), test.Raw, metric, Math.Max(request.DataPlan.MaxLength, loaded.Config.MaxPositions),
+                EvaluationDefaults.BatchSize, device);
+        return new RunRow(name, layers, parameters, evaluation, loss, trained?.FinalValidationLoss ?? trained?.BaseValidationLoss,
+            trained?.WallSeconds ?? 0, trained?.MeanStepSeconds ?? 0, trained?.PeakMemoryBytes ?? 0);
+    }
+
+    /// <summary>The plan's predictions against what the two runs measured (gain in test loss, step time).</summary>
+    private static string PlanCheck(Plan plan, IReadOnlyList<RunRow> rows, RunRow baseRow)
+    {
+        var (guided, all) = (rows[0], rows[1]);
+        var text = $"plan check: predicted {plan.PredictedGainFraction:P0} of the full-layer gain";
+        if (baseRow.TestLoss - all.TestLoss > 0)
+            text += $", measured {(baseRow.TestLoss - guided.TestLoss) / (baseRow.TestLoss - all.TestLoss):P0} (test loss)";
+        var measuredTime = all.MeanStepSeconds > 0 ? guided.MeanStepSeconds / all.MeanStepSeconds : double.NaN;
+        text += $"; predicted {plan.PredictedTimeFraction:P0} of the full-layer step time, measured {measuredTime:P0}";
+        return text;
+    }
+
+    private sealed class Progress(Action<string> log) : IProgress<string>
+    {
+        public void Report(string value) => log("   " + value);
+    }
+}
+
+/// <summary>What the card and the planned placement cost against simply training all layers, measured in the same run.</summary>
+/// <param name="CardSeconds">Building the card (or, when it came from the cache, what building it took then).</param>
+public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds)
+{
+    /// <summary>(card + planned training) / all-layer training: below 1 the card paid for itself.</summary>
+    public double CardPlusPlannedOverAllLayers => AllLayersTrainSeconds > 0 ? (CardSeconds + PlannedTrainSeconds) / AllLayersTrainSeconds : double.NaN;
+
+    /// <summary>One line for logs and reports.</summary>
+    public string Summary => $"economics: card {CardSeconds:F1} s + planned training {PlannedTrainSeconds:F1} s against all-layer training {AllLayersTrainSeconds:F1} s " +
+                             $"(same run): card + planned = {CardPlusPlannedOverAllLayers:F2}x all layers";
+}
