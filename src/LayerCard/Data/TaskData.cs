@@ -123,6 +123,8 @@ public sealed class TaskData
         // Examples are cut before tokenizing (cheap); plain text becomes windows first and is cut after.
         var limited = raw.First(limit);
         var tokens = Tokenization.Tokenize(limited, tokenizer, maxLength).First(limit);
+        if (limited.Examples.Count < raw.Examples.Count)
+            tokens = tokens.Subset(tokens.Examples, $"first {limit} of {raw.Examples.Count} examples used");
         return new DataPart(name, limited, tokens);
     }
 }

@@ -53,9 +53,10 @@ public sealed record RunRequest : TaskRequest
     /// <summary>Refuses settings no run can use before anything loads, naming the field.</summary>
     public void Validate()
     {
-        Card.Validate();
-        DataPlan.Validate();
+        // Training first: the card's fine-tune steps are the run's steps, and the user set them as --steps.
         Training("unused").Validate();
+        DataPlan.Validate();
+        Card.Validate();
         Planner.Validate(Plan, layerCount: null);
     }
 
@@ -85,16 +86,19 @@ public static class RunRecipe
     public static RunResult Execute(RunRequest request, Device device, Action<string> log, ITrainingObserver? observer = null)
     {
         request.Validate();
-        Directory.CreateDirectory(request.OutputDirectory);
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
-        log($"0/4 model {request.Model} loaded once ({loaded.Config.Architecture}, {loaded.Config.Layers} layers); every stage below shares it");
         var tokenizer = loaded.RequireTokenizer();
         var data = RecipeData.Load(request, request.DataPlan, tokenizer, evalDataIsTest: true);
+        var settings = request.Card with { Targets = LoraTargets.Resolve(request.Targets, loaded.Model, LoraTargets.AllLinear) };
+        Planner.Validate(request.Plan, loaded.Config.Layers);
+        // Everything the user can get wrong is refused above, before the first line of progress.
+        log($"0/4 model {request.Model} loaded once ({loaded.Config.Architecture}, {loaded.Config.Layers} layers); every stage below shares it");
         foreach (var part in new[] { data.Train, data.Validation!, data.Test! }) log($"   {part.Summary}");
 
+        Directory.CreateDirectory(request.OutputDirectory);
         log("1/4 Layer Card (calibration: training part; probes: validation part)");
         var cardClock = System.Diagnostics.Stopwatch.StartNew();
-        var (card, reused) = CardRecipe.Build(loaded, request.Model, request.Data, data, request.Card with { Targets = request.Targets ?? LoraTargets.AllLinear(loaded.Model) },
+        var (card, reused) = CardRecipe.Build(loaded, request.Model, request.Data, data, settings,
             Path.Combine(Assets.CacheRoot(), "cards"), Path.Combine(request.OutputDirectory, "card.json.progress.json"), device, new Progress(log));
         var cardSeconds = reused ? card.Timing.CardSeconds : cardClock.Elapsed.TotalSeconds;
         if (reused) log($"   reusing the cached card for this model, data and settings (it took {cardSeconds:F1} s to build)");

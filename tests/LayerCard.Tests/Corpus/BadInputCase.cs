@@ -29,6 +29,7 @@ public static class BadInputCorpus
         ("data", DatasetCases.Cases),
         ("training-options", TrainingOptionCases.Cases),
         ("card-plan", CardPlanCases.Cases),
+        ("run", RunCases.Cases),
     ];
 
     private static readonly Lazy<IReadOnlyList<BadInputCase>> AllLazy = new(() =>

@@ -20,6 +20,11 @@ public class RecipeTests
         Assert.Contains("| card-guided", output);
         Assert.Contains("| all layers", output);
         Assert.Contains("| base model", output);
+        // One model load for card, both trainings and every evaluation; every figure says which part it is from.
+        Assert.Single(output.Split('\n'), line => line.Contains("loaded once", StringComparison.Ordinal));
+        Assert.Contains("test -loss", output);
+        Assert.Contains("test loss", output);
+        Assert.Contains("economics: card", output);
         foreach (var file in new[] { "card.json", "plan/plan.json", "plan/adapter_config.json", "report.html", "card-guided/adapter_model.safetensors", "all-layers/run-summary.json" })
             Assert.True(File.Exists(folder["run/" + file]), file);
         var plan = JsonNode.Parse(File.ReadAllText(folder["run/plan/plan.json"]))!;
