@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using LayerCard.Common;
-using LayerCard.Reliability;
+using LayerCard.Bench.Fuzzing;
 
 namespace LayerCard.Cli.Commands;
 

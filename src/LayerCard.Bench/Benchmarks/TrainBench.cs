@@ -7,7 +7,7 @@ using LayerCard.Models.Checkpoints;
 using LayerCard.Training;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
 /// <summary>One training configuration to measure, as `layercard train` options.</summary>
 public sealed record TrainCase(string Label, string Model, string Layers, string? Targets, string Data = "tinyshakespeare",

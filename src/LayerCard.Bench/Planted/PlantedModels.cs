@@ -1,11 +1,12 @@
 using System.Text.RegularExpressions;
+using LayerCard.Card;
 using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerCard.Card.Planted;
+namespace LayerCard.Bench.Planted;
 
 /// <summary>A benchmark base model and how its input sequences are drawn.</summary>
 /// <param name="SampleInputs">True: inputs are the model's own samples from BOS (a trained model, so inputs are

@@ -4,7 +4,7 @@ using LayerCard.Models;
 using LayerCard.Tokenizers;
 using static TorchSharp.torch;
 
-namespace LayerCard.Reliability;
+namespace LayerCard.Bench.Fuzzing;
 
 public sealed record FuzzOptions
 {

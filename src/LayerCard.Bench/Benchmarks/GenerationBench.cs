@@ -3,7 +3,7 @@ using LayerCard.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
 public sealed record GenerationFigures(string Model, long Parameters, int PromptTokens, int NewTokens, int Repeats,
     double TokensPerSecond, double DecodeTokensPerSecond, double FirstTokenMs, double MinDecodeTokensPerSecond, double MaxDecodeTokensPerSecond);

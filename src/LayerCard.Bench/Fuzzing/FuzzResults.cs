@@ -1,4 +1,4 @@
-namespace LayerCard.Reliability;
+namespace LayerCard.Bench.Fuzzing;
 
 /// <summary>
 /// How a reader dealt with one damaged input. Loaded and Refused are the two acceptable ends; the rest are bugs:

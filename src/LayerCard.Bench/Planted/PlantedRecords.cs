@@ -1,6 +1,6 @@
 using LayerCard.Common;
 
-namespace LayerCard.Card.Planted;
+namespace LayerCard.Bench.Planted;
 
 /// <summary>
 /// Settings of the planted-layer benchmark. Models are "stories260K" (or any --model reference) and

@@ -5,7 +5,7 @@ using LayerCard.Models;
 using LayerCard.Training;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
 public sealed record MemorySample(string When, int Step, long ResidentBytes, double LoadAverage);
 
