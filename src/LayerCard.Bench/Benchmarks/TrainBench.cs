@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using LayerCard.Common;
+using LayerCard.Evaluation;
 using LayerCard.Lora;
 using LayerCard.Models;
 using LayerCard.Models.Checkpoints;
@@ -46,15 +47,15 @@ public static class TrainBench
             var steps = summary["steps"]!.GetValue<int>();
             tokensPerStep = summary["tokens"]!.GetValue<long>() / steps;
             var stepTimes = StepTimes(Path.Combine(output, Trainer.MetricsFile));
-            medians.Add(GenerationBench.Median(stepTimes.Skip(1)));
+            medians.Add(Statistics.Median(stepTimes.Skip(1)));
             // On a shared machine the fastest step is the best estimate of the step's own cost; the median shows what the load left.
             best = Math.Min(best, stepTimes.Skip(1).DefaultIfEmpty(double.NaN).Min());
             means.Add(summary["mean_step_seconds"]!.GetValue<double>());
             peaks.Add(summary["peak_memory_bytes"]!.GetValue<long>());
             walls.Add(summary["wall_seconds"]!.GetValue<double>());
         }
-        return new TrainFigures(trainCase, layers, tokensPerStep, GenerationBench.Median(medians), best, GenerationBench.Median(means),
-            (long)GenerationBench.Median(peaks), 4 * ModelCost.Parameters(config), GenerationBench.Median(walls),
+        return new TrainFigures(trainCase, layers, tokensPerStep, Statistics.Median(medians), best, Statistics.Median(means),
+            (long)Statistics.Median(peaks), 4 * ModelCost.Parameters(config), Statistics.Median(walls),
             ModelCost.StepFlops(config, layers.Min(), tokensPerStep), runs);
     }
 
