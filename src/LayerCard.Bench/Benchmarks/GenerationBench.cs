@@ -6,6 +6,10 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Bench.Benchmarks;
 
+/// <summary>
+/// Generation speed of one model: medians over the repeats of the whole call's rate, the decode rate after the first
+/// token and the time to the first token, plus the slowest and fastest decode rate.
+/// </summary>
 public sealed record GenerationFigures(string Model, long Parameters, int PromptTokens, int NewTokens, int Repeats,
     double TokensPerSecond, double DecodeTokensPerSecond, double FirstTokenMs, double MinDecodeTokensPerSecond, double MaxDecodeTokensPerSecond);
 
@@ -45,6 +49,7 @@ public static class GenerationBench
     }
 }
 
+/// <summary>The fp32 matrix-multiply rate for one shape: median, slowest and fastest over the repeats, in GFLOP/s.</summary>
 public sealed record MatmulFigures(string Shape, double Gflops, double MinGflops, double MaxGflops, int Repeats);
 
 /// <summary>

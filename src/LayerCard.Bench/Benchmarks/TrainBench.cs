@@ -14,10 +14,17 @@ namespace LayerCard.Bench.Benchmarks;
 public sealed record TrainCase(string Label, string Model, string Layers, string? Targets, string Data = "tinyshakespeare",
     int Steps = 10, int BatchSize = 4, int MaxLength = 128, int Rank = 8);
 
+/// <summary>
+/// Training cost of one configuration over its runs: step time (median over runs of each run's median step), the
+/// fastest step of any run, and medians over runs of the mean step time, peak resident memory and wall time; also
+/// the weight bytes, FLOPs per step and the number of runs.
+/// </summary>
 public sealed record TrainFigures(TrainCase Case, int[] Layers, long TokensPerStep, double MedianStepSeconds, double BestStepSeconds, double MeanStepSeconds,
     long PeakMemoryBytes, long WeightBytes, double WallSeconds, double StepFlops, int Runs)
 {
+    /// <summary>Training tokens per second at the median step time.</summary>
     public double TokensPerSecond => TokensPerStep / MedianStepSeconds;
+    /// <summary>FLOP rate reached at the median step time, in GFLOP/s.</summary>
     public double AchievedGflops => StepFlops / MedianStepSeconds / 1e9;
 }
 
