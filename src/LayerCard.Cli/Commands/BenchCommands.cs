@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using LayerCard.Benchmarks;
+using LayerCard.Bench.Benchmarks;
 using LayerCard.Common;
 using LayerCard.Models;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using LayerCard.Common;
-using LayerCard.Reliability;
+using LayerCard.Bench.Fuzzing;
 
 namespace LayerCard.Cli.Commands;
 
@@ -56,7 +56,7 @@ public static class FuzzCommand
         stdout.WriteLine();
         stdout.WriteLine(summary.Table());
         stdout.WriteLine();
-        stdout.WriteLine($"time {summary.Elapsed.TotalSeconds:0.0} s ({summary.Elapsed.TotalMilliseconds / count:0.0} ms per case); " +
+        stdout.WriteLine($"time {summary.Elapsed.TotalSeconds:0.0} s ({summary.Elapsed.TotalMilliseconds / Math.Max(1, summary.Total):0.0} ms per case); " +
             $"largest memory growth {summary.MaxMemoryGrowthBytes / (1024.0 * 1024):0.0} MiB; slowest case {summary.Slowest?.Case.Id} " +
             $"({summary.Slowest?.Elapsed.TotalMilliseconds:0} ms, {summary.Slowest?.Outcome})");
         if (summary.FailureCount == 0)
@@ -64,6 +64,9 @@ public static class FuzzCommand
             stdout.WriteLine("no crashes, hangs, unbounded allocations, unclear refusals or inconsistent loads");
             return ExitCodes.Success;
         }
+        if (summary.StoppedBy is { } stop)
+            stdout.WriteLine($"stopped after case {stop.Case.Id} ({summary.Total} of {count} run): its load was still running past the " +
+                $"{fuzzer.Options.AbortBytes >> 20} MiB memory limit and cannot be stopped");
         stdout.WriteLine($"{summary.FailureCount} failures; the first {Math.Min(ListedFailures, summary.FailureCount)} (rerun one with --replay SEED:INDEX):");
         foreach (var failure in summary.Failures.Take(ListedFailures)) stdout.WriteLine($"  {failure}");
         return ExitCodes.RuntimeFailure;

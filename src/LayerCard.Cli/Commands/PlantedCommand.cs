@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using LayerCard.Card.Planted;
+using LayerCard.Bench.Planted;
 using LayerCard.Common;
 
 namespace LayerCard.Cli.Commands;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using LayerCard.Benchmarks;
+using LayerCard.Bench.Benchmarks;
 using LayerCard.Tests.Models;
 using LayerCard.Tests.Training;
 using static LayerCard.Tests.Training.TrainingFixtures;

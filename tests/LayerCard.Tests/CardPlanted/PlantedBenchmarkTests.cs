@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
-using LayerCard.Card.Planted;
+using LayerCard.Bench.Planted;
 using LayerCard.Cli.Commands;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

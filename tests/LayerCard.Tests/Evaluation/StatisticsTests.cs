@@ -42,4 +42,14 @@ public class StatisticsTests
         Assert.Equal(11 / Math.Sqrt(130), Statistics.Pearson([1, 2, 3, 4], [2, 4, 5, 9]), 12);
         Assert.Throws<ArgumentException>(() => Statistics.Pearson([1, 2], [1]));
     }
+
+    [Fact]
+    public void MedianTakesTheMiddleOrTheMeanOfTheTwoMiddleValuesAndSkipsNaN()
+    {
+        Assert.Equal(3.0, Statistics.Median([5, 1, 3]));
+        Assert.Equal(2.5, Statistics.Median([4, 1, 3, 2]));
+        Assert.Equal(2.0, Statistics.Median([double.NaN, 2, double.NaN]));
+        Assert.True(double.IsNaN(Statistics.Median([])));
+        Assert.True(double.IsNaN(Statistics.Median([double.NaN])));
+    }
 }

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using LayerCard.Common;
 using LayerCard.Models;
-using LayerCard.Reliability;
+using LayerCard.Bench.Fuzzing;
 using LayerCard.Tokenizers;
 using static TorchSharp.torch;
 

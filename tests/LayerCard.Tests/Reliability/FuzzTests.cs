@@ -1,5 +1,5 @@
 using LayerCard.Models;
-using LayerCard.Reliability;
+using LayerCard.Bench.Fuzzing;
 using LayerCard.Tokenizers;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -66,7 +66,6 @@ public static class LayerProbes
             model.Forward(ids).sum().item<float>();
             if (i > 0) times.Add(clock.Elapsed.TotalSeconds);
         }
-        times.Sort();
-        return times[times.Count / 2];
+        return Statistics.Median(times);
     }
 }

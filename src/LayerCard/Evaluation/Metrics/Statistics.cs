@@ -1,6 +1,9 @@
 namespace LayerCard.Evaluation;
 
-/// <summary>Correlation helpers; the Layer Card relates per-layer quantities with Spearman's ρ.</summary>
+/// <summary>
+/// Correlation and summary helpers; the Layer Card relates per-layer quantities with Spearman's ρ, and timings
+/// are summarised by their median.
+/// </summary>
 public static class Statistics
 {
     /// <summary>
@@ -36,6 +39,19 @@ public static class Statistics
         if (sxx == 0 || syy == 0) return double.NaN;
         // Rounding can push |r| a hair past 1; callers compare against ±1.
         return Math.Clamp(sxy / Math.Sqrt(sxx * syy), -1.0, 1.0);
+    }
+
+    /// <summary>
+    /// The median of the values that are not NaN (the mean of the two middle ones for an even count); NaN when
+    /// none is left. Repeated timings are summarised with it because one slow outlier does not move it.
+    /// </summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
+        if (sorted.Length == 0) return double.NaN;
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
     /// <summary>1-based ranks in ascending order; tied values share the mean of the ranks they span.</summary>

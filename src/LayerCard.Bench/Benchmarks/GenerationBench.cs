@@ -1,10 +1,15 @@
 using System.Diagnostics;
+using LayerCard.Evaluation;
 using LayerCard.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
+/// <summary>
+/// Generation speed of one model: medians over the repeats of the whole call's rate, the decode rate after the first
+/// token and the time to the first token, plus the slowest and fastest decode rate.
+/// </summary>
 public sealed record GenerationFigures(string Model, long Parameters, int PromptTokens, int NewTokens, int Repeats,
     double TokensPerSecond, double DecodeTokensPerSecond, double FirstTokenMs, double MinDecodeTokensPerSecond, double MaxDecodeTokensPerSecond);
 
@@ -40,17 +45,11 @@ public static class GenerationBench
             decode.Add(produced.Count > 1 ? (produced.Count - 1) / Math.Max(total - firstAt, 1e-9) : double.NaN);
         }
         return new GenerationFigures(label, loaded.ParameterCount, prompt.Count, newTokens, repeats,
-            Median(whole), Median(decode), Median(first), decode.Min(), decode.Max());
-    }
-
-    public static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
-        if (sorted.Length == 0) return double.NaN;
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+            Statistics.Median(whole), Statistics.Median(decode), Statistics.Median(first), decode.Min(), decode.Max());
     }
 }
 
+/// <summary>The fp32 matrix-multiply rate for one shape: median, slowest and fastest over the repeats, in GFLOP/s.</summary>
 public sealed record MatmulFigures(string Shape, double Gflops, double MinGflops, double MaxGflops, int Repeats);
 
 /// <summary>
@@ -82,6 +81,6 @@ public static class MatmulRate
             for (int i = 0; i < inner; i++) torch.matmul(a, b).Dispose();
             rates.Add(flops * inner / clock.Elapsed.TotalSeconds / 1e9);
         }
-        return new MatmulFigures($"{m}x{k} @ {k}x{n}", GenerationBench.Median(rates), rates.Min(), rates.Max(), repeats);
+        return new MatmulFigures($"{m}x{k} @ {k}x{n}", Statistics.Median(rates), rates.Min(), rates.Max(), repeats);
     }
 }

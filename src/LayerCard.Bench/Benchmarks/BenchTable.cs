@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LayerCard.Common;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
 /// <summary>One benchmark's figures: rows of named values, printed as an aligned table and saved as JSON.</summary>
 public sealed class BenchTable(string title, params string[] columns)

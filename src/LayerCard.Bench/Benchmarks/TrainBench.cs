@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using LayerCard.Common;
+using LayerCard.Evaluation;
 using LayerCard.Lora;
 using LayerCard.Models;
 using LayerCard.Models.Checkpoints;
@@ -8,16 +9,23 @@ using LayerCard.Recipes;
 using LayerCard.Training;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
 /// <summary>One training configuration to measure, as `layercard train` options.</summary>
 public sealed record TrainCase(string Label, string Model, string Layers, string? Targets, string Data = "tinyshakespeare",
     int Steps = 10, int BatchSize = 4, int MaxLength = 128, int Rank = 8);
 
+/// <summary>
+/// Training cost of one configuration over its runs: step time (median over runs of each run's median step), the
+/// fastest step of any run, and medians over runs of the mean step time, peak resident memory and wall time; also
+/// the weight bytes, FLOPs per step and the number of runs.
+/// </summary>
 public sealed record TrainFigures(TrainCase Case, int[] Layers, long TokensPerStep, double MedianStepSeconds, double BestStepSeconds, double MeanStepSeconds,
     long PeakMemoryBytes, long WeightBytes, double WallSeconds, double StepFlops, int Runs)
 {
+    /// <summary>Training tokens per second at the median step time.</summary>
     public double TokensPerSecond => TokensPerStep / MedianStepSeconds;
+    /// <summary>FLOP rate reached at the median step time, in GFLOP/s.</summary>
     public double AchievedGflops => StepFlops / MedianStepSeconds / 1e9;
 }
 
@@ -47,15 +55,15 @@ public static class TrainBench
             var steps = summary["steps"]!.GetValue<int>();
             tokensPerStep = summary["tokens"]!.GetValue<long>() / steps;
             var stepTimes = StepTimes(Path.Combine(output, Trainer.MetricsFile));
-            medians.Add(GenerationBench.Median(stepTimes.Skip(1)));
+            medians.Add(Statistics.Median(stepTimes.Skip(1)));
             // On a shared machine the fastest step is the best estimate of the step's own cost; the median shows what the load left.
             best = Math.Min(best, stepTimes.Skip(1).DefaultIfEmpty(double.NaN).Min());
             means.Add(summary["mean_step_seconds"]!.GetValue<double>());
             peaks.Add(summary["peak_memory_bytes"]!.GetValue<long>());
             walls.Add(summary["wall_seconds"]!.GetValue<double>());
         }
-        return new TrainFigures(trainCase, layers, tokensPerStep, GenerationBench.Median(medians), best, GenerationBench.Median(means),
-            (long)GenerationBench.Median(peaks), 4 * ModelCost.Parameters(config), GenerationBench.Median(walls),
+        return new TrainFigures(trainCase, layers, tokensPerStep, Statistics.Median(medians), best, Statistics.Median(means),
+            (long)Statistics.Median(peaks), 4 * ModelCost.Parameters(config), Statistics.Median(walls),
             ModelCost.StepFlops(config, layers.Min(), tokensPerStep), runs);
     }
 

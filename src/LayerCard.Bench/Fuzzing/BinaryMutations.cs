@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
 
-namespace LayerCard.Reliability;
+namespace LayerCard.Bench.Fuzzing;
 
 /// <summary>
 /// Byte-level damage: generic (bit flips, overwrites, truncation, garbage) and format-aware (the safetensors

@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
-namespace LayerCard.Reliability;
+namespace LayerCard.Bench.Fuzzing;
 
 /// <summary>
 /// Damage to JSON files and merges.txt. JsonNode cannot hold what a hostile file may contain (NaN, 1e400,

@@ -6,15 +6,21 @@ using LayerCard.Recipes;
 using LayerCard.Training;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
+/// <summary>Resident memory and the machine's load average at one point of a training run.</summary>
 public sealed record MemorySample(string When, int Step, long ResidentBytes, double LoadAverage);
 
+/// <summary>
+/// The samples of a long training run, the step from which memory should stay flat, the growth from there to the
+/// end and the training speed.
+/// </summary>
 public sealed record MemoryFigures(IReadOnlyList<MemorySample> Samples, int WarmupStep, long GrowthBytes, double StepsPerSecond)
 {
     /// <summary>Resident memory after warm-up wobbles with the allocator and the GC (it may fall), but must not climb.</summary>
     public const long FlatLimitBytes = 8L << 20;
 
+    /// <summary>The samples taken during training at or after the warm-up step.</summary>
     public IEnumerable<MemorySample> AfterWarmup => Samples.Where(s => s.Step >= WarmupStep && s.When is not ("start" or "loaded"));
 }
 

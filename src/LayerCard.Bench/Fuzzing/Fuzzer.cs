@@ -4,24 +4,32 @@ using LayerCard.Models;
 using LayerCard.Tokenizers;
 using static TorchSharp.torch;
 
-namespace LayerCard.Reliability;
+namespace LayerCard.Bench.Fuzzing;
 
+/// <summary>Settings of a <see cref="Fuzzer"/>.</summary>
 public sealed record FuzzOptions
 {
+    /// <summary>Seed of the seed files and of every case's mutations; with a case index it rebuilds the case exactly.</summary>
     public long Seed { get; init; } = 1;
+
+    /// <summary>Time one case may take before it counts as a Hang.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Peak memory growth during one case above which the case counts as Unbounded.</summary>
     public long UnboundedBytes { get; init; } = 512L << 20;
 
     /// <summary>
-    /// Growth at which the process stops itself (Environment.FailFast naming the case): a runaway allocation
-    /// cannot be taken back from a worker thread, and the machine is shared.
+    /// Growth while a case is still loading at which the fuzzer gives up on it: the case is reported Unbounded with
+    /// <see cref="FuzzResult.StopsRun"/> set and <see cref="Fuzzer.Run"/> runs no further case. A runaway allocation
+    /// cannot be taken back from a worker thread and the machine is shared, so the host process should end soon
+    /// after (the fuzz command reports the case and exits with code 1).
     /// </summary>
     public long AbortBytes { get; init; } = 4L << 30;
 
     /// <summary>Where seeds and cases are written; a fresh temp folder when null. Removed on Dispose unless KeepFiles.</summary>
     public string? WorkFolder { get; init; }
+
+    /// <summary>Keep every case's files (and the work folder) instead of deleting them after the case.</summary>
     public bool KeepFiles { get; init; }
 }
 
@@ -35,9 +43,13 @@ public sealed class Fuzzer : IDisposable
     private readonly string _seeds;
     private readonly bool _ownsFolder;
 
+    /// <summary>The settings this fuzzer runs with.</summary>
     public FuzzOptions Options { get; }
+
+    /// <summary>Absolute path of the folder holding the seeds (seeds/) and the cases (cases/INDEX).</summary>
     public string WorkFolder { get; }
 
+    /// <summary>Writes the seed files for <see cref="FuzzOptions.Seed"/> into the work folder.</summary>
     public Fuzzer(FuzzOptions? options = null)
     {
         Options = options ?? new FuzzOptions();
@@ -47,7 +59,10 @@ public sealed class Fuzzer : IDisposable
         FuzzSeeds.WriteAll(_seeds, Options.Seed);
     }
 
-    /// <summary>Runs cases 0..iterations-1 (or from <paramref name="start"/>), reporting each result as it comes.</summary>
+    /// <summary>
+    /// Runs cases 0..iterations-1 (or from <paramref name="start"/>), reporting each result as it comes. Stops early,
+    /// with <see cref="FuzzSummary.StoppedBy"/> set, after a case whose load ran past <see cref="FuzzOptions.AbortBytes"/>.
+    /// </summary>
     public FuzzSummary Run(int iterations, Action<FuzzResult>? onResult = null, int start = 0)
     {
         var summary = new FuzzSummary();
@@ -57,6 +72,7 @@ public sealed class Fuzzer : IDisposable
             var result = RunCase(i);
             summary.Add(result);
             onResult?.Invoke(result);
+            if (result.StopsRun) break;
         }
         summary.Elapsed = clock.Elapsed;
         return summary;
@@ -65,6 +81,10 @@ public sealed class Fuzzer : IDisposable
     /// <summary>The folder case <paramref name="index"/> is built in; kept after the case when KeepFiles is set.</summary>
     public string CaseFolder(int index) => Path.Combine(WorkFolder, "cases", index.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
+    /// <summary>
+    /// Builds case <paramref name="index"/>, loads it under the timeout and memory watch, and classifies what
+    /// happened. After a result with <see cref="FuzzResult.StopsRun"/> the load is still running: run no more cases.
+    /// </summary>
     public FuzzResult RunCase(int index)
     {
         var folder = CaseFolder(index);
@@ -162,34 +182,24 @@ public sealed class Fuzzer : IDisposable
 
     private FuzzResult Execute(FuzzCase fuzzCase, string folder)
     {
-        (FuzzOutcome Outcome, string Detail)? result = null;
-        using var done = new ManualResetEventSlim();
-        var worker = new Thread(() =>
-        {
-            try { result = Load(fuzzCase); }
-            catch (Exception e) { result = Classify(e, folder); }
-            finally { done.Set(); }
-        }, 16 << 20) { IsBackground = true, Name = $"fuzz {fuzzCase.Id}" };
-
-        bool peakReset = MemoryMeter.ResetPeak();
-        long baseline = MemoryMeter.CurrentBytes(), highest = baseline;
-        var clock = Stopwatch.StartNew();
-        worker.Start();
-        while (!done.Wait(20))
-        {
-            highest = Math.Max(highest, MemoryMeter.CurrentBytes());
-            if (highest - baseline > Options.AbortBytes)
-                Environment.FailFast($"layercard fuzz: case {fuzzCase.Id} ({fuzzCase.Kind}) grew memory by {(highest - baseline) >> 20} MiB: {fuzzCase.Description}");
-            if (clock.Elapsed > Options.Timeout)
-                // The thread cannot be stopped; it is a background thread, so it does not keep the process alive.
-                return new FuzzResult(fuzzCase, FuzzOutcome.Hang, $"no result after {Options.Timeout.TotalSeconds:0.#} s", clock.Elapsed, highest - baseline);
-        }
-        var elapsed = clock.Elapsed;
-        long growth = Math.Max(0, (peakReset ? MemoryMeter.PeakBytes() : Math.Max(highest, MemoryMeter.CurrentBytes())) - baseline);
-        var (outcome, detail) = result!.Value;
+        var watched = CaseWatch.Run(() => LoadOrClassify(fuzzCase, folder), $"fuzz {fuzzCase.Id}", Options.Timeout, Options.AbortBytes);
+        long growth = watched.MemoryGrowthBytes;
+        if (watched.End == WatchEnd.TimedOut)
+            return new FuzzResult(fuzzCase, FuzzOutcome.Hang, $"no result after {Options.Timeout.TotalSeconds:0.#} s", watched.Elapsed, growth);
+        if (watched.End == WatchEnd.MemoryLimit)
+            return new FuzzResult(fuzzCase, FuzzOutcome.Unbounded,
+                $"memory grew by {growth >> 20} MiB while still loading; the load cannot be stopped, so fuzzing stops here", watched.Elapsed, growth)
+            { StopsRun = true };
+        var (outcome, detail) = watched.Result;
         if (growth > Options.UnboundedBytes && outcome != FuzzOutcome.Unbounded)
             (outcome, detail) = (FuzzOutcome.Unbounded, $"memory grew by {growth >> 20} MiB ({outcome}: {detail})");
-        return new FuzzResult(fuzzCase, outcome, detail.Replace(folder, "<case>", StringComparison.Ordinal), elapsed, growth);
+        return new FuzzResult(fuzzCase, outcome, detail.Replace(folder, "<case>", StringComparison.Ordinal), watched.Elapsed, growth);
+    }
+
+    private static (FuzzOutcome, string) LoadOrClassify(FuzzCase fuzzCase, string folder)
+    {
+        try { return Load(fuzzCase); }
+        catch (Exception e) { return Classify(e, folder); }
     }
 
     private static (FuzzOutcome, string) Load(FuzzCase fuzzCase)
@@ -250,6 +260,7 @@ public sealed class Fuzzer : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
+    /// <summary>Deletes the work folder if this fuzzer made it and files are not kept.</summary>
     public void Dispose()
     {
         if (_ownsFolder) TryDelete(WorkFolder);

@@ -3,7 +3,7 @@ using LayerCard.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerCard.Reliability;
+namespace LayerCard.Bench.Fuzzing;
 
 /// <summary>
 /// What "loaded" must mean: the parameters have exactly the shapes the config describes (derived here

@@ -1,8 +1,9 @@
 using System.Diagnostics;
+using LayerCard.Card;
 using LayerCard.Evaluation;
 using static TorchSharp.torch;
 
-namespace LayerCard.Card.Planted;
+namespace LayerCard.Bench.Planted;
 
 /// <summary>
 /// The card's ground truth. A teacher equals the base model except for a low-rank change planted in the target

@@ -6,7 +6,7 @@ using LayerCard.Models;
 using LayerCard.Recipes;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
 /// <summary>Memory and time of the card's signal pass on layers shaped like Qwen3-8B's (hidden 4096, MLP 12288).</summary>
 public static class CardMemoryBench

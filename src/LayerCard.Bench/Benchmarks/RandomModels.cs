@@ -5,7 +5,7 @@ using LayerCard.Models.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerCard.Benchmarks;
+namespace LayerCard.Bench.Benchmarks;
 
 /// <summary>
 /// Random-weight models of real shapes, written as Hugging Face folders so that benchmarks go through the same

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using LayerCard.Common;
 
-namespace LayerCard.Card.Planted;
+namespace LayerCard.Bench.Planted;
 
 /// <summary>The benchmark's recovery table (text) and its full record (JSON).</summary>
 public static class PlantedReportWriter

@@ -1,17 +1,22 @@
 using System.Text.RegularExpressions;
+using LayerCard.Card;
 using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerCard.Card.Planted;
+namespace LayerCard.Bench.Planted;
 
 /// <summary>A benchmark base model and how its input sequences are drawn.</summary>
+/// <param name="Name">The model as the options name it ("stories260K", "random12", ...).</param>
+/// <param name="Model">The loaded model; disposed with this record.</param>
 /// <param name="SampleInputs">True: inputs are the model's own samples from BOS (a trained model, so inputs are
 /// in distribution); false: uniform random token ids (a random model has no distribution of its own).</param>
+/// <param name="Bos">Token id the sampled inputs start from (unused for random inputs).</param>
 public sealed record PlantedBase(string Name, CausalLM Model, bool SampleInputs, int Bos) : IDisposable
 {
+    /// <summary>Disposes the model.</summary>
     public void Dispose() => Model.Dispose();
 }
 

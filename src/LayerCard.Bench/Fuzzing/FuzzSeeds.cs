@@ -6,7 +6,7 @@ using LayerCard.Models.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerCard.Reliability;
+namespace LayerCard.Bench.Fuzzing;
 
 /// <summary>What a fuzz case feeds to the loaders; each kind is a valid file set that mutations then damage.</summary>
 public static class FuzzKinds

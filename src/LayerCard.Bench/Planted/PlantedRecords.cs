@@ -1,22 +1,21 @@
 using LayerCard.Common;
 
-namespace LayerCard.Card.Planted;
+namespace LayerCard.Bench.Planted;
 
 /// <summary>
 /// Settings of the planted-layer benchmark. Models are "stories260K" (or any --model reference) and
 /// "random&lt;L&gt;" (a reconditioned random Llama with L layers). The probe runs use the card's LoRA configuration
 /// (rank, alpha, batch) with <see cref="ProbeSteps"/> steps at <see cref="ProbeLearningRate"/>.
 /// </summary>
-/// <param name="PlantTargets">Modules that receive the planted change (default: the card's targets).</param>
-/// <param name="PlantRank">Rank of the planted ΔW = U V'.</param>
-/// <param name="PlantFlips">Each planted layer's change alone is scaled until it changes this share of the base model's greedy predictions.</param>
 public sealed record PlantedOptions
 {
     public int Seeds { get; init; } = 5;
     public IReadOnlyList<int> Sizes { get; init; } = [1, 2];
     public IReadOnlyList<string> Models { get; init; } = ["stories260K", "random12"];
     public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
+    /// <summary>Modules that receive the planted change (default: the card's targets).</summary>
     public IReadOnlyList<string>? PlantTargets { get; init; }
+    /// <summary>Rank of the planted ΔW = U V'.</summary>
     public int PlantRank { get; init; } = 2;
     /// <summary>
     /// How the teacher labels the data: "greedy" (its argmax, hard distillation) or "sampled" (a draw from its
@@ -26,6 +25,7 @@ public sealed record PlantedOptions
     /// </summary>
     public string Labels { get; init; } = "greedy";
     /// <summary>
+    /// Each planted layer's change alone is scaled until it changes this share of the base model's greedy predictions.
     /// 0.15: on stories260K, 0.3 per layer made two-layer teachers flip ~50 % of predictions with base losses
     /// of 3-4 nats, a degenerate teacher whose drift any layer could partly imitate (every layer gained 1-1.5).
     /// </summary>
@@ -88,6 +88,11 @@ public sealed record PlantedCase(
 /// <summary>Recovery of one column over the seeds of one (model, size): recovered/cases and the mean rank of planted layers.</summary>
 public sealed record ColumnRecovery(string Column, int Recovered, int Cases, double MeanPlantedRank);
 
+/// <summary>
+/// Results of one (model, size) over its seeds: each column's recovery, the mean share of predictions the teachers
+/// changed, and the recovery a random choice of layers would reach.
+/// </summary>
 public sealed record PlantedGroup(string Model, int Layers, int Size, IReadOnlyList<ColumnRecovery> Columns, double MeanTeacherFlips, double ChanceRecovery);
 
+/// <summary>The whole benchmark: its settings, the per-(model, size) groups, every case and the wall time.</summary>
 public sealed record PlantedReport(PlantedOptions Options, IReadOnlyList<PlantedGroup> Groups, IReadOnlyList<PlantedCase> Cases, double WallSeconds);
