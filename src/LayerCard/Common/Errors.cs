@@ -23,21 +23,18 @@ public sealed class BadInputException : Exception
 
     /// <summary>
     /// The request field the message is about, in the library's own words (snake_case, as in configs and JSON:
-    /// "rank", "batch_size"); <see cref="ForField(string, string)"/> messages start with it. Front ends that call
-    /// fields something else (the CLI's "--lr" for "learning_rate") rename them with <see cref="MessageNaming(Func{string, string})"/>.
+    /// "rank", "batch_size"); <see cref="ForField(string, string)"/> messages start with it, <see cref="Naming"/>
+    /// messages name it somewhere. Front ends that call fields something else (the CLI's "--lr" for
+    /// "learning_rate") respell them with <see cref="MessageNaming(Func{string, string})"/>.
     /// </summary>
     public string? Field { get; }
 
-    /// <summary>
-    /// Builds "FIELD problem", e.g. <c>ForField("rank", "must be positive, got 0")</c> gives "rank must be positive, got 0";
-    /// a problem that starts with a colon follows the field directly: <c>ForField("labels", ": 'good' appears twice")</c>.
-    /// </summary>
+    /// <summary>Builds "FIELD problem", e.g. <c>ForField("rank", "must be positive, got 0")</c> gives "rank must be positive, got 0".</summary>
     public static BadInputException ForField(string field, string problem)
     {
         ArgumentException.ThrowIfNullOrEmpty(field);
         ArgumentNullException.ThrowIfNull(problem);
-        var separator = problem.StartsWith(':') ? "" : " ";
-        return new(field, name => name(field) + separator + problem);
+        return new(field, name => $"{name(field)} {problem}");
     }
 
     /// <summary>

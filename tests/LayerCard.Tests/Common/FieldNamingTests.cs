@@ -17,9 +17,9 @@ public class FieldNamingTests
     }
 
     [Fact]
-    public void AProblemStartingWithAColonFollowsTheFieldDirectly()
+    public void AFieldCanBeFollowedByAColon()
     {
-        var e = BadInputException.ForField("labels", ": 'good' appears twice");
+        var e = BadInputException.Naming("labels", n => $"{n("labels")}: 'good' appears twice");
         Assert.Equal("labels: 'good' appears twice", e.Message);
         Assert.Equal("--labels: 'good' appears twice", e.MessageNaming(OptionNames.For));
     }
