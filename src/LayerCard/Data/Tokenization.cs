@@ -42,7 +42,7 @@ public sealed class TokenizedSet
     public int Truncated { get; }
     /// <summary>Examples left out (their prompt alone fills the maximum length, or they have nothing to predict).</summary>
     public int Dropped { get; }
-    /// <summary>One line for the log, e.g. "1000 examples, 12 truncated, 3 dropped (prompt longer than --max-length 256), 91234 tokens".</summary>
+    /// <summary>One line for the log, e.g. "1000 examples, 12 truncated, 3 dropped (prompt longer than the maximum length 256), 91234 tokens".</summary>
     public string Summary { get; }
 }
 

@@ -31,7 +31,7 @@ public sealed class LoadedModel(CausalLM model, ITokenizer? tokenizer, string so
 }
 
 /// <summary>
-/// Opens what --model names: a Hugging Face model folder (config.json with model.safetensors or a sharded
+/// Opens what a model reference names: a Hugging Face model folder (config.json with model.safetensors or a sharded
 /// index) or a llama2.c checkpoint, with the tokenizer beside it. Pickled PyTorch files (.bin, .pt, .pth)
 /// are never unpickled: loading one can execute arbitrary code.
 /// </summary>
