@@ -10,6 +10,7 @@ namespace LayerCard.Cli;
 /// </summary>
 public static class CliApp
 {
+    /// <summary>Runs one command line and returns its exit code; refusals of library fields name the option the user typed.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("LayerCard: measure which layers of a language model to adapt with LoRA.");
@@ -36,7 +37,7 @@ public static class CliApp
         }
         catch (BadInputException e)
         {
-            return Fail(stderr, ExitCodes.BadInput, e.Field is string field ? e.MessageNaming(OptionNames.For(field)) : e.Message);
+            return Fail(stderr, ExitCodes.BadInput, e.MessageNaming(OptionNames.For));
         }
         catch (RuntimeFailureException e)
         {

@@ -17,6 +17,8 @@ public static class OptionNames
         ["train_limit"] = "--limit",
         ["init_adapter"] = "--adapter",
         ["output_directory"] = "--out",
+        // SignalOptions.MaxExamples: how many calibration examples the signal pass reads.
+        ["max_examples"] = "--calibration-examples",
         ["plan.layers"] = "--layers",
         ["plan.target_gain"] = "--target-gain",
         ["plan.budget_time"] = "--budget-time",
@@ -24,7 +26,14 @@ public static class OptionNames
         ["plan.max_adapted_layers"] = "--max-adapted-layers",
     };
 
-    /// <summary>The option a request field is set with: "batch_size" becomes "--batch-size".</summary>
-    public static string For(string field) =>
-        Exceptions.TryGetValue(field, out var name) ? name : "--" + field.Replace('_', '-').Replace('.', '-');
+    /// <summary>
+    /// The option a request field is set with: "batch_size" becomes "--batch-size", "learning_rate" "--lr".
+    /// A name that is already an option ("--probe-layers", from callers that still pass one) is kept as it is.
+    /// </summary>
+    public static string For(string field)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        if (field.StartsWith('-')) return field;
+        return Exceptions.TryGetValue(field, out var name) ? name : "--" + field.Replace('_', '-').Replace('.', '-');
+    }
 }

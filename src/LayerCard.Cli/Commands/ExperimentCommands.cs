@@ -7,6 +7,7 @@ namespace LayerCard.Cli.Commands;
 /// <summary>layercard experiment: the study of placement methods against each other and against every subset.</summary>
 public static class ExperimentCommands
 {
+    /// <summary>The `experiment` command; refusals about the study's settings name the config file and its fields.</summary>
     public static Command Experiment(TextWriter stdout)
     {
         var config = new Option<string>("--config") { Description = "experiment JSON (see docs/experiments/)", Required = true };
@@ -21,8 +22,19 @@ public static class ExperimentCommands
             var loaded = ExperimentConfig.Load(path);
             var folder = Path.GetFullPath(parsed.GetValue(output) ?? Path.Combine(loaded.OutputDirectory, loaded.Name));
             var commandLine = "layercard " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1));
-            var results = ExperimentRunner.Run(loaded, commandLine, device, line => { stdout.WriteLine(line); stdout.Flush(); },
-                partial => ExperimentReport.Write(partial, folder));
+            ExperimentResults results;
+            try
+            {
+                results = ExperimentRunner.Run(loaded, commandLine, device, line => { stdout.WriteLine(line); stdout.Flush(); },
+                    partial => ExperimentReport.Write(partial, folder));
+            }
+            catch (BadInputException e) when (e.Field is not null)
+            {
+                // The study's settings come from the config, not from options: keep the library's field names
+                // ("rank", "learning_rate", as the config spells them) and name the config file, instead of letting
+                // the CLI respell them as options the user never typed.
+                throw BadInputException.InFile(path, e.Message);
+            }
             var report = ExperimentReport.Write(results, folder);
             stdout.WriteLine(File.ReadAllText(report));
             stdout.WriteLine($"wrote {folder}");

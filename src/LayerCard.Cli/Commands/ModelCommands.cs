@@ -103,7 +103,7 @@ public static class ModelCommands
         {
             var tokenizerReference = parsed.GetValue(tokenizer) ?? parsed.GetValue(model)
                 ?? throw new BadInputException("tokenize needs --tokenizer or --model");
-            var tok = TokenizerLoader.Load(Assets.Resolve(tokenizerReference, parsed.GetValue(tokenizer) is null ? "--model" : "--tokenizer"));
+            var tok = TokenizerLoader.Load(Assets.Resolve(tokenizerReference, parsed.GetValue(tokenizer) is null ? "model" : "tokenizer"));
             stdout.WriteLine(string.Join(" ", tok.Encode(parsed.GetValue(text)!, parsed.GetValue(bos))));
             return ExitCodes.Success;
         });

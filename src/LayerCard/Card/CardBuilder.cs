@@ -89,7 +89,7 @@ public static class CardBuilder
         if (calibration.Examples.Count < layerCount)
             throw BadInputException.InFile(data.Train.Raw.Source, $"only {calibration.Examples.Count} usable calibration examples for {layerCount} layers; the coupling needs at least {layerCount}");
         var targets = Targets(settings, model);
-        var probeLayers = settings.ProbeLayers is null ? Enumerable.Range(0, layerCount).ToList() : LayerSelection.Parse(settings.ProbeLayers, layerCount, "--probe-layers").ToList();
+        var probeLayers = settings.ProbeLayers is null ? Enumerable.Range(0, layerCount).ToList() : LayerSelection.Parse(settings.ProbeLayers, layerCount, "probe_layers").ToList();
 
         progress?.Report($"signal pass over {calibration.Examples.Count} calibration examples of the training part ({calibration.TotalTokens:N0} tokens)");
         var signalOptions = new SignalOptions(settings.RidgeEps, settings.Rank, settings.BatchSize);

@@ -80,10 +80,10 @@ public sealed record CardDocument
     }
 
     /// <summary>Refuses a card made for another model than the one given.</summary>
-    public void RequireModel(string contentHash, string modelOption, string cardPath)
+    public void RequireModel(string contentHash, string modelReference, string cardPath)
     {
         if (!string.Equals(Model.ContentSha256, contentHash, StringComparison.OrdinalIgnoreCase))
-            throw BadInputException.InFile(cardPath, $"this card was made for model {Model.Reference} ({Model.ContentSha256[..Math.Min(12, Model.ContentSha256.Length)]}…), not for --model {modelOption} ({contentHash[..Math.Min(12, contentHash.Length)]}…); build a card for this model");
+            throw BadInputException.Naming("model", n => $"{cardPath}: this card was made for model {Model.Reference} ({Model.ContentSha256[..Math.Min(12, Model.ContentSha256.Length)]}…), not for {n("model")} {modelReference} ({contentHash[..Math.Min(12, contentHash.Length)]}…); build a card for this model");
     }
 
     public static double[][] Jagged(double[,] matrix) =>

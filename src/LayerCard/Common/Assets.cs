@@ -100,16 +100,18 @@ public static class Assets
 
     /// <summary>
     /// Returns an existing path as it is; otherwise treats the reference as an asset name and returns the
-    /// asset's folder (every file present), downloading into the cache when needed.
+    /// asset's folder (every file present), downloading into the cache when needed. A reference that is neither
+    /// is a <see cref="BadInputException"/> about <paramref name="field"/>, the request field it came from
+    /// ("model", "tokenizer", "init_adapter").
     /// </summary>
-    public static string Resolve(string reference, string optionName)
+    public static string Resolve(string reference, string field)
     {
         if (File.Exists(reference) || Directory.Exists(reference)) return Path.GetFullPath(reference);
         var asset = Find(reference);
         if (asset == null)
         {
             var names = string.Join(", ", Known.Select(a => a.Name));
-            throw new BadInputException($"{optionName} {reference}: no such file or folder, and not a known asset name ({names})");
+            throw BadInputException.ForField(field, $"{reference}: no such file or folder, and not a known asset name ({names})");
         }
         return ResolveAsset(asset);
     }

@@ -47,11 +47,12 @@ public sealed class BatchSampler
     private int[] order = [];
     private long orderEpoch = -1;
 
+    /// <summary>Batches of <paramref name="batchSize"/> sequences of <paramref name="set"/>, shuffled by <paramref name="seed"/>; a batch size below 1 is refused naming "batch_size".</summary>
     public BatchSampler(TokenizedSet set, int batchSize, long seed)
     {
         ArgumentNullException.ThrowIfNull(set);
         if (set.Examples.Count == 0) throw BadInputException.InFile(set.Source, "no sequences to train on");
-        if (batchSize < 1) throw new BadInputException($"--batch-size must be at least 1, not {batchSize}");
+        if (batchSize < 1) throw BadInputException.ForField("batch_size", $"must be at least 1, not {batchSize}");
         this.set = set;
         this.seed = seed;
         BatchSize = batchSize;
@@ -92,7 +93,7 @@ public sealed class BatchSampler
     public static IEnumerable<Batch> Batches(TokenizedSet set, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(set);
-        if (batchSize < 1) throw new BadInputException($"--batch-size must be at least 1, not {batchSize}");
+        if (batchSize < 1) throw BadInputException.ForField("batch_size", $"must be at least 1, not {batchSize}");
         for (int start = 0; start < set.Examples.Count; start += batchSize)
             yield return Batch.Collate(set.Examples.Skip(start).Take(batchSize).ToList());
     }

@@ -150,8 +150,8 @@ internal static class DataReaders
             if (!int.TryParse(labelText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var label))
                 throw BadInputException.AtLine(path, number, $"label '{Shorten(labelText)}' is not an integer");
             if (label < 0 || label >= labels.Count)
-                throw BadInputException.AtLine(path, number,
-                    $"label {label} is outside --labels ({string.Join(",", labels)}: indexes 0 to {labels.Count - 1})");
+                throw BadInputException.Naming("labels", n =>
+                    $"{path}:{number}: label {label} is outside {n("labels")} ({string.Join(",", labels)}: indexes 0 to {labels.Count - 1})");
             var sentence = cells[sentenceColumn].Trim();
             if (sentence.Length == 0) throw BadInputException.AtLine(path, number, "empty sentence");
             examples.Add(DataTemplates.Classification(sentence, label, labels));

@@ -11,10 +11,14 @@ namespace LayerCard.Data;
 /// </summary>
 public static class DatasetLoader
 {
+    /// <summary>
+    /// Reads the data <paramref name="reference"/> names as <paramref name="options"/> say. Options no load can use
+    /// are refused naming the field ("limit", "labels"); problems in the data name the file and line.
+    /// </summary>
     public static TaskDataset Load(string reference, DataOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Limit is <= 0) throw new BadInputException($"--limit must be a positive number, not {options.Limit}");
+        if (options.Limit is <= 0) throw BadInputException.ForField("limit", $"must be a positive number, not {options.Limit}");
         var (path, asset) = ResolveReference(reference);
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
@@ -26,7 +30,7 @@ public static class DatasetLoader
         var text = Decode(path, bytes);
         var format = options.Format == DataFormat.Auto ? Detect(path, text) : options.Format;
         if (options.Labels != null && format != DataFormat.Classification)
-            throw BadInputException.InFile(path, $"--labels applies to classification data only, and this is {format} data");
+            throw BadInputException.Naming("labels", n => $"{path}: {n("labels")} applies to classification data only, and this is {format} data");
 
         if (format == DataFormat.PlainText)
         {
@@ -68,8 +72,8 @@ public static class DatasetLoader
                 var first = DataReaders.Lines(text).FirstOrDefault();
                 return first.Text != null && first.Text.Contains("||", StringComparison.Ordinal) ? DataFormat.E2e : DataFormat.PlainText;
             default:
-                throw BadInputException.InFile(path,
-                    $"cannot tell the data format from the extension '{extension}' (known: .jsonl, .json, .tsv, .txt); name it with --format");
+                throw BadInputException.Naming("format", n =>
+                    $"{path}: cannot tell the data format from the extension '{extension}' (known: .jsonl, .json, .tsv, .txt); name it with {n("format")}");
         }
     }
 
@@ -79,7 +83,7 @@ public static class DatasetLoader
     /// </summary>
     public static (string Path, KnownAsset? Asset) ResolveReference(string reference)
     {
-        if (string.IsNullOrWhiteSpace(reference)) throw new BadInputException("--data: no data file given");
+        if (string.IsNullOrWhiteSpace(reference)) throw BadInputException.Naming("data", n => $"{n("data")}: no data file given");
         if (File.Exists(reference)) return (Path.GetFullPath(reference), null);
         if (Directory.Exists(reference))
             throw BadInputException.InFile(reference, "is a folder; give a data file (.jsonl, .json, .tsv or .txt) or a dataset name");
@@ -97,8 +101,8 @@ public static class DatasetLoader
         {
             var match = asset.Files.FirstOrDefault(f =>
                 string.Equals(Path.GetFileNameWithoutExtension(f.RelativePath), split, StringComparison.OrdinalIgnoreCase));
-            file = match ?? throw new BadInputException(
-                $"--data {reference}: {asset.Name} has no split '{split}' (it has {string.Join(", ", asset.Files.Select(Stem))})");
+            file = match ?? throw BadInputException.ForField("data",
+                $"{reference}: {asset.Name} has no split '{split}' (it has {string.Join(", ", asset.Files.Select(Stem))})");
         }
         var folder = Assets.ResolveAsset(asset);
         return (Path.Combine(folder, Path.GetFileName(file.RelativePath)), asset);
@@ -117,13 +121,13 @@ public static class DatasetLoader
         {
             var words = given.Select(w => w.Trim()).ToList();
             if (words.Count == 0 || words.Any(w => w.Length == 0))
-                throw new BadInputException("--labels: give the label words in index order, separated by commas, none empty");
+                throw BadInputException.Naming("labels", n => $"{n("labels")}: give the label words in index order, separated by commas, none empty");
             var duplicate = words.GroupBy(w => w, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
-            if (duplicate != null) throw new BadInputException($"--labels: '{duplicate.Key}' appears twice");
+            if (duplicate != null) throw BadInputException.Naming("labels", n => $"{n("labels")}: '{duplicate.Key}' appears twice");
             return words;
         }
         if (asset?.Name == "sst2" || IsAssetFile(path, "sst2")) return Sst2Labels;
-        throw BadInputException.InFile(path, "classification data needs --labels (the label words in index order, e.g. negative,positive)");
+        throw BadInputException.Naming("labels", n => $"{path}: classification data needs {n("labels")} (the label words in index order, e.g. negative,positive)");
     }
 
     // A path straight into the shared sst2 folder deserves the same defaults as the name.

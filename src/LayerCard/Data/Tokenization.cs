@@ -46,7 +46,7 @@ public sealed class TokenizedSet
     public int Truncated { get; }
     /// <summary>Examples left out (their prompt alone fills the maximum length, or they have nothing to predict).</summary>
     public int Dropped { get; }
-    /// <summary>One line for the log, e.g. "1000 examples, 12 truncated, 3 dropped (prompt longer than --max-length 256), 91234 tokens".</summary>
+    /// <summary>One line for the log, e.g. "1000 examples, 12 truncated, 3 dropped (prompt longer than the maximum length 256), 91234 tokens".</summary>
     public string Summary { get; }
 }
 
@@ -66,7 +66,7 @@ public static class Tokenization
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(tokenizer);
-        if (maxLength < 2) throw new BadInputException($"--max-length must be at least 2, not {maxLength}");
+        if (maxLength < 2) throw BadInputException.ForField("max_length", $"must be at least 2, not {maxLength}");
         return data.PlainText != null ? Windows(data, data.PlainText, tokenizer, maxLength) : Pairs(data, tokenizer, maxLength);
     }
 
@@ -118,12 +118,12 @@ public static class Tokenization
 
         int dropped = promptTooLong + nothingToPredict;
         var reasons = new List<string>();
-        if (promptTooLong > 0) reasons.Add((nothingToPredict > 0 ? $"{promptTooLong} " : "") + $"prompt longer than --max-length {maxLength}");
+        if (promptTooLong > 0) reasons.Add((nothingToPredict > 0 ? $"{promptTooLong} " : "") + $"prompt longer than the maximum length {maxLength}");
         if (nothingToPredict > 0) reasons.Add((promptTooLong > 0 ? $"{nothingToPredict} " : "") + "nothing to predict");
         var summary = $"{data.Examples.Count} example{(data.Examples.Count == 1 ? "" : "s")}, {truncated} truncated, {dropped} dropped" +
                       (reasons.Count > 0 ? $" ({string.Join(", ", reasons)})" : "");
         if (result.Count == 0)
-            throw BadInputException.InFile(data.Source, $"every example was dropped at --max-length {maxLength}: {summary}");
+            throw BadInputException.Naming("max_length", n => $"{data.Source}: every example was dropped at {n("max_length")} {maxLength}: {summary}");
         var tokens = result.Sum(r => (long)r.InputIds.Length);
         return new TokenizedSet(data.Source, result, truncated, dropped, $"{summary}, {tokens} tokens");
     }

@@ -60,7 +60,7 @@ public static class TaskEvaluation
     /// <summary>Picks, for each example, the label word whose completion the model finds likeliest (summed log-likelihood).</summary>
     public static EvaluationResult Accuracy(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device)
     {
-        var labels = data.Labels ?? throw new BadInputException($"{data.Source}: accuracy needs classification data with label words (--labels)");
+        var labels = data.Labels ?? throw BadInputException.Naming("labels", n => $"{data.Source}: accuracy needs classification data with label words ({n("labels")})");
         var examples = data.Examples.Where(e => e.Label.HasValue).ToList();
         if (examples.Count == 0) throw BadInputException.InFile(data.Source, "no labelled examples to score");
         var scores = new double[examples.Count, labels.Count];
@@ -70,7 +70,7 @@ public static class TaskEvaluation
             var candidates = examples.Select(e => new Example(e.Prompt, " " + labels[label], label)).ToList();
             var set = Tokenization.Tokenize(new TaskDataset(data.Source, data.Format, candidates, null, labels, data.ContentHash), tokenizer, maxLength);
             if (set.Examples.Count != candidates.Count)
-                throw BadInputException.InFile(data.Source, $"{candidates.Count - set.Examples.Count} prompts do not fit --max-length {maxLength}; raise it to score every example");
+                throw BadInputException.Naming("max_length", n => $"{data.Source}: {candidates.Count - set.Examples.Count} prompts do not fit {n("max_length")} {maxLength}; raise it to score every example");
             var row = 0;
             using var noGrad = no_grad();
             foreach (var batch in BatchSampler.Batches(set, batchSize))

@@ -11,13 +11,17 @@ public sealed record LoraConfig(int Rank, double Alpha, double Dropout, bool Use
     /// <summary>PEFT's scaling: alpha / r, or alpha / sqrt(r) with rsLoRA.</summary>
     public double Scaling => UseRsLora ? Alpha / Math.Sqrt(Rank) : Alpha / Rank;
 
+    /// <summary>
+    /// Refuses a configuration no adapter can have, with a <see cref="BadInputException"/> whose
+    /// <see cref="BadInputException.Field"/> is the field name ("rank", "alpha", "dropout", "targets", "layers").
+    /// </summary>
     public void Validate()
     {
-        if (Rank <= 0) throw new BadInputException($"--rank must be positive, got {Rank}");
-        if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new BadInputException($"--alpha must be positive, got {Alpha}");
-        if (!(Dropout >= 0 && Dropout < 1)) throw new BadInputException($"--dropout must be in [0, 1), got {Dropout}");
-        if (Targets.Count == 0) throw new BadInputException("--targets names no module");
-        if (Layers.Count == 0) throw new BadInputException("--layers selects no layer");
+        if (Rank <= 0) throw BadInputException.ForField("rank", $"must be positive, got {Rank}");
+        if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw BadInputException.ForField("alpha", $"must be positive, got {Alpha}");
+        if (!(Dropout >= 0 && Dropout < 1)) throw BadInputException.ForField("dropout", $"must be in [0, 1), got {Dropout}");
+        if (Targets.Count == 0) throw BadInputException.ForField("targets", "names no module");
+        if (Layers.Count == 0) throw BadInputException.ForField("layers", "selects no layer");
     }
 
     /// <summary>The default targets of a family: attention query and value projections, as PEFT's defaults for these models.</summary>
@@ -28,7 +32,12 @@ public sealed record LoraConfig(int Rank, double Alpha, double Dropout, bool Use
 /// <summary>Parses layer selections: all, 3,5,7, 2-4, top:K, bottom:K.</summary>
 public static class LayerSelection
 {
-    public static int[] Parse(string spec, int layerCount, string optionName = "--layers")
+    /// <summary>
+    /// The sorted layer indexes <paramref name="spec"/> selects on a model of <paramref name="layerCount"/> layers.
+    /// A bad selection is a <see cref="BadInputException"/> about <paramref name="field"/>, the request field the
+    /// selection came from ("layers", "probe_layers").
+    /// </summary>
+    public static int[] Parse(string spec, int layerCount, string field = "layers")
     {
         var text = spec.Trim().ToLowerInvariant();
         if (text == "all") return Enumerable.Range(0, layerCount).ToArray();
@@ -36,9 +45,9 @@ public static class LayerSelection
         {
             var top = text.StartsWith("top:");
             if (!int.TryParse(text[(text.IndexOf(':') + 1)..], out var k) || k <= 0)
-                throw new BadInputException($"{optionName} {spec}: expected a positive count after '{text[..text.IndexOf(':')]}:'");
+                throw BadInputException.ForField(field, $"{spec}: expected a positive count after '{text[..text.IndexOf(':')]}:'");
             if (k > layerCount)
-                throw new BadInputException($"{optionName} {spec}: asks for {k} layers but the model has {layerCount}");
+                throw BadInputException.ForField(field, $"{spec}: asks for {k} layers but the model has {layerCount}");
             return top ? Enumerable.Range(layerCount - k, k).ToArray() : Enumerable.Range(0, k).ToArray();
         }
         var layers = new SortedSet<int>();
@@ -47,25 +56,26 @@ public static class LayerSelection
             var dash = part.IndexOf('-', 1);
             if (dash > 0)
             {
-                var from = ParseIndex(part[..dash], spec, layerCount, optionName);
-                var to = ParseIndex(part[(dash + 1)..], spec, layerCount, optionName);
-                if (to < from) throw new BadInputException($"{optionName} {spec}: range {part} is empty");
+                var from = ParseIndex(part[..dash], spec, layerCount, field);
+                var to = ParseIndex(part[(dash + 1)..], spec, layerCount, field);
+                if (to < from) throw BadInputException.ForField(field, $"{spec}: range {part} is empty");
                 for (int i = from; i <= to; i++) layers.Add(i);
             }
-            else layers.Add(ParseIndex(part, spec, layerCount, optionName));
+            else layers.Add(ParseIndex(part, spec, layerCount, field));
         }
-        if (layers.Count == 0) throw new BadInputException($"{optionName} {spec}: selects no layer");
+        if (layers.Count == 0) throw BadInputException.ForField(field, $"{spec}: selects no layer");
         return layers.ToArray();
     }
 
-    private static int ParseIndex(string text, string spec, int layerCount, string optionName)
+    private static int ParseIndex(string text, string spec, int layerCount, string field)
     {
         if (!int.TryParse(text, out var index))
-            throw new BadInputException($"{optionName} {spec}: '{text}' is not a layer index (use all, 3,5,7, 2-4, top:K or bottom:K)");
+            throw BadInputException.ForField(field, $"{spec}: '{text}' is not a layer index (use all, 3,5,7, 2-4, top:K or bottom:K)");
         if (index < 0 || index >= layerCount)
-            throw new BadInputException($"{optionName} {spec}: layer {index} is out of range (the model has {layerCount} layers: 0-{layerCount - 1})");
+            throw BadInputException.ForField(field, $"{spec}: layer {index} is out of range (the model has {layerCount} layers: 0-{layerCount - 1})");
         return index;
     }
 
+    /// <summary>A selection as Parse reads it back: the indexes, comma separated.</summary>
     public static string Format(IReadOnlyList<int> layers) => string.Join(",", layers);
 }

@@ -36,6 +36,10 @@ public sealed class LoraModel : IDisposable
     public IEnumerable<Parameter> TrainableParameters() =>
         adapters.OrderBy(a => a.Key, StringComparer.Ordinal).SelectMany(a => new[] { a.Value.A, a.Value.B });
 
+    /// <summary>
+    /// Puts an adapter on every target module of the configured layers (seeded initialisation). A layer outside
+    /// the model or a target that names no module is a <see cref="BadInputException"/> about "layers" or "targets".
+    /// </summary>
     public static LoraModel Inject(CausalLM model, LoraConfig config, long seed)
     {
         config.Validate();
@@ -46,7 +50,7 @@ public sealed class LoraModel : IDisposable
         foreach (var layer in config.Layers)
         {
             if (layer < 0 || layer >= model.Config.Layers)
-                throw new BadInputException($"--layers: layer {layer} is out of range (the model has {model.Config.Layers} layers: 0-{model.Config.Layers - 1})");
+                throw BadInputException.Naming("layers", n => $"{n("layers")}: layer {layer} is out of range (the model has {model.Config.Layers} layers: 0-{model.Config.Layers - 1})");
             foreach (var (name, module) in model.LayerLinears(layer).OrderBy(m => m.Key, StringComparer.Ordinal))
             {
                 var matching = config.Targets.Where(t => MatchesTarget(name, t)).ToList();
@@ -61,7 +65,7 @@ public sealed class LoraModel : IDisposable
         if (unmatched.Count > 0)
         {
             var available = string.Join(" ", model.LayerLinears(0).Keys);
-            throw new BadInputException($"--targets: '{unmatched.First()}' names no module of {model.Config.Architecture} (modules: {available})");
+            throw BadInputException.Naming("targets", n => $"{n("targets")}: '{unmatched.First()}' names no module of {model.Config.Architecture} (modules: {available})");
         }
         model.GradientStartLayer = config.Layers.Min();
         return new LoraModel(model, config, adapters) { Dropout = dropout };

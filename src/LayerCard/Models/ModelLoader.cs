@@ -19,8 +19,9 @@ public sealed class LoadedModel(CausalLM model, ITokenizer? tokenizer, string so
     public Device Device { get; } = device;
     public long ParameterCount => Model.BaseParameters().Values.Sum(p => p.numel());
 
+    /// <summary>The tokenizer, or a refusal naming the model file and the "tokenizer" field when none was found.</summary>
     public ITokenizer RequireTokenizer() =>
-        Tokenizer ?? throw BadInputException.InFile(Source, "no tokenizer found beside the model; pass --tokenizer");
+        Tokenizer ?? throw BadInputException.Naming("tokenizer", n => $"{Source}: no tokenizer found beside the model; pass {n("tokenizer")}");
 
     public void Dispose()
     {
@@ -30,15 +31,20 @@ public sealed class LoadedModel(CausalLM model, ITokenizer? tokenizer, string so
 }
 
 /// <summary>
-/// Opens what --model names: a Hugging Face model folder (config.json with model.safetensors or a sharded
+/// Opens what a model reference names: a Hugging Face model folder (config.json with model.safetensors or a sharded
 /// index) or a llama2.c checkpoint, with the tokenizer beside it. Pickled PyTorch files (.bin, .pt, .pth)
 /// are never unpickled: loading one can execute arbitrary code.
 /// </summary>
 public static class ModelLoader
 {
+    /// <summary>
+    /// Loads the model <paramref name="reference"/> names (a path or a known asset name) onto <paramref name="device"/>,
+    /// with the tokenizer <paramref name="tokenizerReference"/> names or, when null, the one beside the model.
+    /// A reference that resolves to nothing is refused naming the field ("model", "tokenizer").
+    /// </summary>
     public static LoadedModel Load(string reference, string? tokenizerReference, Device device)
     {
-        var path = Assets.Resolve(reference, "--model");
+        var path = Assets.Resolve(reference, "model");
         var (model, source, dtype, hash) = Directory.Exists(path) ? LoadFolder(path) : LoadFile(path);
         try
         {
@@ -116,7 +122,7 @@ public static class ModelLoader
 
     private static ITokenizer? LoadTokenizer(string? reference, string modelFolder)
     {
-        if (reference != null) return TokenizerLoader.Load(Assets.Resolve(reference, "--tokenizer"));
+        if (reference != null) return TokenizerLoader.Load(Assets.Resolve(reference, "tokenizer"));
         var candidates = new[] { "tokenizer.json", "vocab.json", "tokenizer.bin" };
         var present = candidates.Any(c => File.Exists(Path.Combine(modelFolder, c))) || Directory.GetFiles(modelFolder, "tok*.bin").Length > 0;
         return present ? TokenizerLoader.Load(modelFolder) : null;

@@ -2,8 +2,27 @@ using LayerCard.Common;
 
 namespace LayerCard.Placement;
 
-public enum PlanObjective { Performance, Cost, Budget }
+/// <summary>What a plan optimises.</summary>
+public enum PlanObjective
+{
+    /// <summary>The best predicted gain from exactly <see cref="PlanRequest.Layers"/> layers.</summary>
+    Performance,
+    /// <summary>The cheapest placement predicted to reach <see cref="PlanRequest.TargetGain"/>.</summary>
+    Cost,
+    /// <summary>The best predicted gain within the budgets.</summary>
+    Budget,
+}
 
+/// <summary>
+/// What to plan for. Refusals name its fields in snake_case: "objective", "layers", "target_gain", "budget_time",
+/// "budget_memory", "max_adapted_layers".
+/// </summary>
+/// <param name="Objective">What the plan optimises.</param>
+/// <param name="Layers">How many layers to adapt (performance).</param>
+/// <param name="TargetGain">The fraction of the full-layer gain to reach, in (0, 1] (cost).</param>
+/// <param name="BudgetTime">At most this fraction of the full-layer step time.</param>
+/// <param name="BudgetMemory">At most this fraction of the full-layer peak memory.</param>
+/// <param name="MaxAdaptedLayers">At most this many adapted layers.</param>
 public sealed record PlanRequest(
     PlanObjective Objective, int? Layers = null, double? TargetGain = null, double? BudgetTime = null,
     double? BudgetMemory = null, int? MaxAdaptedLayers = null);
@@ -24,6 +43,10 @@ public static class Planner
 {
     public const int ExhaustiveLimit = 16;
 
+    /// <summary>
+    /// The placement that best meets <paramref name="request"/>'s objective on <paramref name="model"/>'s predictions.
+    /// A request no placement can meet is a <see cref="BadInputException"/> naming the request field at fault.
+    /// </summary>
     public static Plan Choose(GainModel model, PlanRequest request)
     {
         Validate(request, model.Layers);
@@ -37,15 +60,15 @@ public static class Planner
         switch (request.Objective)
         {
             case PlanObjective.Performance:
-                var k = request.Layers ?? throw new BadInputException("--objective performance needs --layers K");
+                var k = request.Layers ?? throw BadInputException.Naming("layers", n => $"{n("objective")} performance needs {n("layers")} K");
                 chosen = pool.Where(s => s.Length == k).MaxBy(s => (model.Gain(s), -model.StepSeconds(s)))
                     ?? throw new BadInputException($"no placement of {k} layers fits the given budgets");
                 break;
             case PlanObjective.Cost:
-                var target = request.TargetGain ?? throw new BadInputException("--objective cost needs --target-gain F");
-                if (pool.Count == 0) throw new BadInputException($"--target-gain {target}: no placement fits the given budgets");
+                var target = request.TargetGain ?? throw BadInputException.Naming("target_gain", n => $"{n("objective")} cost needs {n("target_gain")} F");
+                if (pool.Count == 0) throw BadInputException.ForField("target_gain", $"{target}: no placement fits the given budgets");
                 chosen = pool.Where(s => model.GainFraction(s) >= target - 1e-12).OrderBy(s => model.StepSeconds(s)).ThenBy(s => s.Length).ThenByDescending(s => model.Gain(s)).FirstOrDefault()
-                    ?? throw new BadInputException($"--target-gain {target}: no placement is predicted to reach it within the budgets (best: {pool.Max(s => model.GainFraction(s)):P1} of full-layer gain)");
+                    ?? throw BadInputException.ForField("target_gain", $"{target}: no placement is predicted to reach it within the budgets (best: {pool.Max(s => model.GainFraction(s)):P1} of full-layer gain)");
                 break;
             default:
                 if (pool.Count == 0) throw new BadInputException("no placement fits the given budgets");
@@ -113,12 +136,12 @@ public static class Planner
     public static void Validate(PlanRequest request, int? layerCount)
     {
         if (request.Layers is int k && (k <= 0 || k > (layerCount ?? int.MaxValue)))
-            throw new BadInputException($"--layers {k}: the model has {layerCount} layers; ask for 1 to {layerCount}");
+            throw BadInputException.ForField("layers", $"{k}: the model has {layerCount} layers; ask for 1 to {layerCount}");
         if (request.TargetGain is double t && !(t > 0 && t <= 1))
-            throw new BadInputException($"--target-gain {t}: a fraction of the full-layer gain must be in (0, 1]");
-        if (request.BudgetTime is double bt && !(bt > 0)) throw new BadInputException($"--budget-time {bt}: must be a positive fraction of the full-layer step time");
-        if (request.BudgetMemory is double bm && !(bm > 0)) throw new BadInputException($"--budget-memory {bm}: must be a positive fraction of the full-layer peak memory");
+            throw BadInputException.ForField("target_gain", $"{t}: a fraction of the full-layer gain must be in (0, 1]");
+        if (request.BudgetTime is double bt && !(bt > 0)) throw BadInputException.ForField("budget_time", $"{bt}: must be a positive fraction of the full-layer step time");
+        if (request.BudgetMemory is double bm && !(bm > 0)) throw BadInputException.ForField("budget_memory", $"{bm}: must be a positive fraction of the full-layer peak memory");
         if (request.MaxAdaptedLayers is int m && (m <= 0 || m > (layerCount ?? int.MaxValue)))
-            throw new BadInputException($"--max-adapted-layers {m}: the model has {layerCount} layers");
+            throw BadInputException.ForField("max_adapted_layers", $"{m}: the model has {layerCount} layers");
     }
 }

@@ -42,7 +42,7 @@ public static class EvalRecipe
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
         var data = DatasetLoader.Load(request.Data, new DataOptions(request.Format, request.Labels, request.MaxLength)).First(request.Limit);
         var metric = request.Metric ?? TaskEvaluation.DefaultMetric(data.Format);
-        using var lora = request.Adapter is string a ? PeftAdapter.Load(Assets.Resolve(a, "--adapter"), loaded.Model) : null;
+        using var lora = request.Adapter is string a ? PeftAdapter.Load(Assets.Resolve(a, "adapter"), loaded.Model) : null;
         var tokenizer = loaded.RequireTokenizer();
         if (metric != TaskMetric.Loss)
             return TaskEvaluation.Run(loaded.Model, tokenizer, data, metric, request.MaxLength, request.BatchSize, device, request.MaxNewTokens);

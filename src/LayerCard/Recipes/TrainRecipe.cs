@@ -99,7 +99,7 @@ public static class TrainRecipe
         if (validationSet != null && options.EvalEvery <= 0) options = options with { EvalEvery = Math.Max(1, options.Steps / 5) };
 
         using var lora = request.InitAdapter != null
-            ? PeftAdapter.Load(Assets.Resolve(request.InitAdapter, "--adapter"), loaded.Model)
+            ? PeftAdapter.Load(Assets.Resolve(request.InitAdapter, "init_adapter"), loaded.Model)
             : LoraModel.Inject(loaded.Model, LoraConfigFor(request, loaded.Model), options.Seed);
         var fingerprint = Fingerprint(loaded.ContentHash, data.ContentHash, lora.Config, options, data.Plan);
         // Everything the user can get wrong is refused before the first line of progress, a checkpoint of other settings included.

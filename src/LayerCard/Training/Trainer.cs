@@ -62,7 +62,7 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
                     ? $"the last good checkpoint (step {lastGoodCheckpoint}) is kept in {checkpointFolder}" : "no checkpoint was written";
                 // Spelled out: .NET prints infinity as "∞", which a log search for "Infinity" misses.
                 var value = double.IsNaN(loss) ? "NaN" : loss > 0 ? "Infinity" : "-Infinity";
-                throw new RuntimeFailureException($"training loss became {value} at step {step + 1}; stopped ({kept}); try a lower --lr");
+                throw new RuntimeFailureException($"training loss became {value} at step {step + 1}; stopped ({kept}); try a lower learning rate");
             }
             tokens += stepTokens;
             lastLoss = loss;

@@ -59,7 +59,7 @@ public static class TrainingCheckpoint
             throw BadInputException.InFile(statePath, $"not a valid checkpoint state ({e.Message})");
         }
         if (state.Fingerprint != expectedFingerprint)
-            throw BadInputException.InFile(statePath, "this checkpoint belongs to a run with other settings (model, data, LoRA or training options); resume with the same command or use a new --out");
+            throw BadInputException.Naming("output_directory", n => $"{statePath}: this checkpoint belongs to a run with other settings (model, data, LoRA or training options); resume with the same settings or use a new {n("output_directory")}");
         return state;
     }
 

@@ -2,39 +2,59 @@ using LayerCard.Common;
 
 namespace LayerCard.Training;
 
+/// <summary>
+/// How a LoRA run trains: optimizer, schedule, evaluation and checkpoints. Field names in refusals are the
+/// snake_case names of these properties ("batch_size", "learning_rate").
+/// </summary>
 public sealed record TrainingOptions
 {
+    /// <summary>Optimizer steps (each <see cref="GradientAccumulation"/> micro-batches).</summary>
     public int Steps { get; init; } = 100;
+    /// <summary>Sequences per micro-batch.</summary>
     public int BatchSize { get; init; } = 8;
+    /// <summary>Micro-batches whose gradients are summed into one optimizer step.</summary>
     public int GradientAccumulation { get; init; } = 1;
+    /// <summary>The AdamW learning rate at the end of warmup.</summary>
     public double LearningRate { get; init; } = 2e-4;
+    /// <summary>Steps of linear warmup from 0 to <see cref="LearningRate"/>.</summary>
     public int WarmupSteps { get; init; }
+    /// <summary>How the learning rate falls after warmup.</summary>
     public DecayKind Decay { get; init; } = DecayKind.Linear;
     /// <summary>Decoupled weight decay on the LoRA weights (TorchSharp's AdamW defaults to 0; PEFT trainers use 0.01-0.1).</summary>
     public double WeightDecay { get; init; } = 0.01;
+    /// <summary>The gradient norm is clipped to this (0: no clipping).</summary>
     public double MaxGradNorm { get; init; } = 1.0;
+    /// <summary>Validation every this many steps (0: the trainer's default).</summary>
     public int EvalEvery { get; init; }
+    /// <summary>A checkpoint every this many steps (0: never).</summary>
     public int CheckpointEvery { get; init; }
+    /// <summary>Seeds the data order, dropout and LoRA initialisation.</summary>
     public long Seed { get; init; }
+    /// <summary>Sequences per batch when computing the validation loss.</summary>
     public int EvalBatchSize { get; init; } = 16;
     /// <summary>Where checkpoints and metrics go; null keeps the run in memory (card probes).</summary>
     public string? OutputDirectory { get; init; }
+    /// <summary>Continue from the checkpoint in <see cref="OutputDirectory"/>.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>Refuses settings no run can use, naming the option (cheap: call it before loading anything).</summary>
+    /// <summary>
+    /// Refuses settings no run can use with a <see cref="BadInputException"/> whose <see cref="BadInputException.Field"/>
+    /// is the snake_case field name (cheap: call it before loading anything).
+    /// </summary>
     public void Validate()
     {
-        if (Steps <= 0) throw new BadInputException($"--steps must be positive, got {Steps}");
-        if (BatchSize <= 0) throw new BadInputException($"--batch-size must be positive, got {BatchSize}");
-        if (GradientAccumulation <= 0) throw new BadInputException($"--grad-accum must be positive, got {GradientAccumulation}");
-        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new BadInputException($"--lr must be positive, got {LearningRate}");
-        if (LearningRate > float.MaxValue) throw new BadInputException($"--lr {LearningRate} does not fit a float32; training runs in float32");
-        if (WarmupSteps < 0) throw new BadInputException($"--warmup must be 0 or positive, got {WarmupSteps}");
-        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new BadInputException($"--weight-decay must be 0 or positive, got {WeightDecay}");
-        if (LearningRate * WeightDecay > float.MaxValue) throw new BadInputException($"--lr {LearningRate} times --weight-decay {WeightDecay} does not fit a float32; training runs in float32");
-        if (!(MaxGradNorm >= 0)) throw new BadInputException($"--max-grad-norm must be 0 or positive (0: no clipping), got {MaxGradNorm}");
-        if (EvalEvery < 0) throw new BadInputException($"--eval-every must be 0 or positive, got {EvalEvery}");
-        if (CheckpointEvery < 0) throw new BadInputException($"--checkpoint-every must be 0 or positive, got {CheckpointEvery}");
+        if (Steps <= 0) throw BadInputException.ForField("steps", $"must be positive, got {Steps}");
+        if (BatchSize <= 0) throw BadInputException.ForField("batch_size", $"must be positive, got {BatchSize}");
+        if (GradientAccumulation <= 0) throw BadInputException.ForField("gradient_accumulation", $"must be positive, got {GradientAccumulation}");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw BadInputException.ForField("learning_rate", $"must be positive, got {LearningRate}");
+        if (LearningRate > float.MaxValue) throw BadInputException.ForField("learning_rate", $"{LearningRate} does not fit a float32; training runs in float32");
+        if (WarmupSteps < 0) throw BadInputException.ForField("warmup_steps", $"must be 0 or positive, got {WarmupSteps}");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw BadInputException.ForField("weight_decay", $"must be 0 or positive, got {WeightDecay}");
+        if (LearningRate * WeightDecay > float.MaxValue)
+            throw BadInputException.Naming("learning_rate", n => $"{n("learning_rate")} {LearningRate} times {n("weight_decay")} {WeightDecay} does not fit a float32; training runs in float32");
+        if (!(MaxGradNorm >= 0)) throw BadInputException.ForField("max_grad_norm", $"must be 0 or positive (0: no clipping), got {MaxGradNorm}");
+        if (EvalEvery < 0) throw BadInputException.ForField("eval_every", $"must be 0 or positive, got {EvalEvery}");
+        if (CheckpointEvery < 0) throw BadInputException.ForField("checkpoint_every", $"must be 0 or positive, got {CheckpointEvery}");
     }
 }
 

@@ -149,10 +149,14 @@ public class SignalProbeTests(ITestOutputHelper output)
         var config = TinyModels.Llama(layers: 3);
         var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 4));
         var error = Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 10, 4), [], new SignalOptions(MaxExamples: 2), CPU));
-        Assert.Equal("--calibration-examples 2: fewer examples than the model's 3 layers; the coupling needs at least 3", error.Message);
-        Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 2, 4), [], new SignalOptions(), CPU));
+        Assert.Equal("max_examples 2: fewer examples than the model's 3 layers; the coupling needs at least 3", error.Message);
+        Assert.Equal("max_examples", error.Field);
+        var small = Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 2, 4), [], new SignalOptions(), CPU));
+        Assert.EndsWith(": only 2 calibration examples, fewer than the model's 3 layers; the coupling needs at least 3", small.Message);
+        Assert.Null(small.Field);
         var unknown = Assert.Throws<BadInputException>(() => SignalProbe.Run(model, FakeSet(config.Vocab, 4, 4), ["c_attn"], new SignalOptions(), CPU));
-        Assert.StartsWith("--targets: 'c_attn' names no module", unknown.Message);
+        Assert.StartsWith("targets: 'c_attn' names no module", unknown.Message);
+        Assert.Equal("targets", unknown.Field);
         Assert.All(model.LayerLinears(0).Values, m => Assert.Null(m.Probe));
 
         using (var lora = LayerCard.Lora.LoraModel.Inject(model, new LayerCard.Lora.LoraConfig(2, 4, 0, false, ["v_proj"], [1]), 1))

@@ -187,15 +187,15 @@ public sealed class LoaderTests : IDisposable
     {
         var path = temp.Write("c.tsv", "sentence\tlabel\na\t0\nb\t2\n");
         var message = Error(() => Load(path, labels: ["n", "p"]));
-        Assert.StartsWith($"{path}:3: label 2 is outside --labels", message);
+        Assert.StartsWith($"{path}:3: label 2 is outside labels", message);
     }
 
     [Fact]
     public void ClassificationNeedsLabelsExceptForSst2()
     {
         var path = temp.Write("c.tsv", "sentence\tlabel\na\t0\n");
-        Assert.Contains("needs --labels", Error(() => Load(path)));
-        Assert.Contains("--labels applies to classification data only", Error(() => Load(temp.Write("a.jsonl", "{\"text\": \"a\"}"), labels: ["x"])));
+        Assert.Contains("needs labels", Error(() => Load(path)));
+        Assert.Contains(": labels applies to classification data only", Error(() => Load(temp.Write("a.jsonl", "{\"text\": \"a\"}"), labels: ["x"])));
         Assert.Contains("appears twice", Error(() => Load(path, labels: ["x", "x"])));
     }
 
@@ -210,8 +210,8 @@ public sealed class LoaderTests : IDisposable
     public void UnknownExtensionAndBadLimit()
     {
         var path = temp.Write("a.csv", "x,y\n");
-        Assert.Contains("--format", Error(() => Load(path)));
-        Assert.Contains("--limit", Error(() => Load(path, limit: 0)));
+        Assert.EndsWith("name it with format", Error(() => Load(path)));
+        Assert.Equal("limit must be a positive number, not 0", Error(() => Load(path, limit: 0)));
     }
 
     [Fact]

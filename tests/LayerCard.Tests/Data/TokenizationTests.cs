@@ -57,7 +57,7 @@ public class TokenizationTests
         Assert.Equal([X, X, X, T('d'), T('e'), X], set.Examples[0].Labels);
         Assert.Equal([X, X, X, X, T('e'), X], set.Examples[1].Labels);
         Assert.All(set.Examples, e => Assert.True(e.InputIds.Length <= 6));
-        Assert.StartsWith("5 examples, 2 truncated, 2 dropped (prompt longer than --max-length 6)", set.Summary);
+        Assert.StartsWith("5 examples, 2 truncated, 2 dropped (prompt longer than the maximum length 6)", set.Summary);
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public class TokenizationTests
         var message = Assert.Throws<BadInputException>(() =>
             Tokenization.Tokenize(Examples(new Example("abcdef", "g")), new FakeTokenizer(), 4)).Message;
         Assert.StartsWith("mem.jsonl: every example was dropped", message);
-        Assert.Contains("--max-length 4", message);
+        Assert.Contains("dropped at max_length 4", message);
     }
 
     [Fact]

@@ -113,7 +113,7 @@ public class CardAndPlanTests
     {
         var model = new GainModel(SyntheticCard([1, 1, 1, 1], (i, j) => i == j ? 1 : 0));
         if (layers > 4) Assert.Contains("has 4 layers", Assert.Throws<LayerCard.Common.BadInputException>(() => Planner.Choose(model, new PlanRequest(PlanObjective.Performance, Layers: layers))).Message);
-        else Assert.Contains("--target-gain", Assert.Throws<LayerCard.Common.BadInputException>(() => Planner.Choose(model, new PlanRequest(PlanObjective.Cost, TargetGain: target))).Message);
+        else Assert.StartsWith("target_gain 1.5:", Assert.Throws<LayerCard.Common.BadInputException>(() => Planner.Choose(model, new PlanRequest(PlanObjective.Cost, TargetGain: target))).Message);
     }
 
     /// <summary>Field names and JSON types of PEFT's LoraConfig (peft/tuners/lora/config.py) that an adapter config uses.</summary>

@@ -57,4 +57,22 @@ public class RecipeTests
         Assert.Contains("## counting", File.ReadAllText(folder["tiny/results.md"]));
         Assert.True(File.Exists(folder["tiny/counting-regret.png"]));
     }
+
+    [Fact]
+    public void AStudyWithABadRankNamesTheConfigAndItsFieldNotAnOption()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel(folder, layers: 2);
+        var config = new
+        {
+            name = "bad-rank", model, seeds = new[] { 0 }, k = 1, rank = 0, steps = 1, batch_size = 4, targets = new[] { "q_proj" },
+            exhaustive = false, calibration_examples = 8, card_probe_steps = 1, output_directory = folder.Path,
+            tasks = new[] { new { name = "counting", data = CountingTask(folder, 24), max_length = 32, eval_limit = 8 } },
+        };
+        File.WriteAllText(folder["study.json"], JsonSerializer.Serialize(config));
+        var (code, output, err) = RunCli("experiment", "--config", folder["study.json"], "--threads", "1");
+        Assert.True(code == 2, err + output);
+        Assert.Contains($"{folder["study.json"]}: rank must be", err);
+        Assert.DoesNotContain("--rank", err);
+    }
 }

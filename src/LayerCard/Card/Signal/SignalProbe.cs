@@ -214,7 +214,7 @@ public static class SignalProbe
         if (unmatched.Count > 0)
         {
             var available = string.Join(" ", model.LayerLinears(0).Keys);
-            throw new BadInputException($"--targets: '{unmatched.First()}' names no module of {model.Config.Architecture} (modules: {available})");
+            throw BadInputException.Naming("targets", n => $"{n("targets")}: '{unmatched.First()}' names no module of {model.Config.Architecture} (modules: {available})");
         }
         return result;
     }
@@ -226,7 +226,12 @@ public static class SignalProbe
             : calibration.Examples;
         int layers = model.Config.Layers;
         if (examples.Count < layers)
-            throw new BadInputException($"--calibration-examples {examples.Count}: fewer examples than the model's {layers} layers; the coupling needs at least {layers}");
+        {
+            var need = $"the model's {layers} layers; the coupling needs at least {layers}";
+            throw ReferenceEquals(examples, calibration.Examples)
+                ? BadInputException.InFile(calibration.Source, $"only {examples.Count} calibration examples, fewer than {need}")
+                : BadInputException.ForField("max_examples", $"{examples.Count}: fewer examples than {need}");
+        }
         return ReferenceEquals(examples, calibration.Examples)
             ? calibration
             : new TokenizedSet(calibration.Source, examples, 0, 0, $"the first {examples.Count} of {calibration.Summary}");

@@ -8,12 +8,16 @@ namespace LayerCard.Card;
 /// <param name="MaxExamples">Use only the first this many calibration examples (null: all).</param>
 public sealed record SignalOptions(double RidgeEps = 1e-3, int Rank = 8, int BatchSize = 8, int? MaxExamples = null)
 {
+    /// <summary>
+    /// Refuses options no signal pass can use, with a <see cref="BadInputException"/> whose <see cref="BadInputException.Field"/>
+    /// is the field name ("ridge_eps", "rank", "batch_size", "max_examples").
+    /// </summary>
     public void Validate()
     {
-        if (!(RidgeEps >= 0) || double.IsInfinity(RidgeEps)) throw new BadInputException($"--ridge-eps must be a finite number >= 0, not {RidgeEps}");
-        if (Rank < 1) throw new BadInputException($"--rank must be at least 1, not {Rank}");
-        if (BatchSize < 1) throw new BadInputException($"--batch-size must be at least 1, not {BatchSize}");
-        if (MaxExamples is < 1) throw new BadInputException($"--calibration-examples must be at least 1, not {MaxExamples}");
+        if (!(RidgeEps >= 0) || double.IsInfinity(RidgeEps)) throw BadInputException.ForField("ridge_eps", $"must be a finite number >= 0, not {RidgeEps}");
+        if (Rank < 1) throw BadInputException.ForField("rank", $"must be at least 1, not {Rank}");
+        if (BatchSize < 1) throw BadInputException.ForField("batch_size", $"must be at least 1, not {BatchSize}");
+        if (MaxExamples is < 1) throw BadInputException.ForField("max_examples", $"must be at least 1, not {MaxExamples}");
     }
 }
 
