@@ -32,16 +32,12 @@ public enum DataFormat
     PlainText,
 }
 
+/// <summary>How a data file is read: its format, its label words, and how many examples to keep.</summary>
 /// <param name="Labels">Label words in index order for classification (the sst2 asset defaults to negative, positive).</param>
-/// <param name="MaxLength">Token limit per sequence, for the stages that tokenize.</param>
-/// <param name="HoldOutFraction">Share held out for evaluation, for the stages that call <see cref="TaskDataset.Split"/>.</param>
-/// <param name="Limit">Keep only the first N examples in file order; shuffling happens later, in batching.</param>
+/// <param name="Limit">Keep only the first N examples in file order (eval); runs limit their parts in <see cref="DataPlan"/> instead.</param>
 public sealed record DataOptions(
     DataFormat Format = DataFormat.Auto,
     IReadOnlyList<string>? Labels = null,
-    int MaxLength = 256,
-    long Seed = 0,
-    double HoldOutFraction = 0.1,
     int? Limit = null);
 
 /// <summary>

@@ -3,9 +3,8 @@ using LayerCard.Card;
 namespace LayerCard.Placement;
 
 /// <summary>
-/// Predicted gain and cost of any set of layers from a card: single-layer gains (measured when the card has
-/// probe runs, else the signal's quadratic-model gains rescaled to the measured scale where possible), the
-/// coupling between layers, and the cost model (dominated by the lowest adapted layer).
+/// Predicted gain of any set of layers from a card: single-layer gains (measured when the card has probe runs,
+/// else the signal's predicted gains) and the coupling between layers. Costs come from <see cref="Cost"/>.
 /// </summary>
 public sealed class GainModel
 {
@@ -24,11 +23,14 @@ public sealed class GainModel
             CouplingScale = Calibrate(all, measuredAll);
         // Fractions are of the model's own all-layer prediction, so that adapting every layer is 100% by construction.
         FullGain = Gain(all);
-        FullStepSeconds = StepSeconds(all);
-        FullMemory = Memory(all);
+        Cost = new CostPredictor(card);
     }
 
+    /// <summary>The card the predictions come from.</summary>
     public CardDocument Card { get; }
+
+    /// <summary>The card's cost predictions (time and memory), kept apart from the gain.</summary>
+    public CostPredictor Cost { get; }
 
     /// <summary>
     /// How much of the measured coupling counts (0: gains add up, 1: as measured). With a measured all-layer
@@ -38,8 +40,6 @@ public sealed class GainModel
     public int Layers { get; }
     public bool UsesMeasuredGains { get; }
     public double FullGain { get; }
-    public double FullStepSeconds { get; }
-    public double FullMemory { get; }
     public IReadOnlyList<double> SingleGains => gains;
 
     /// <summary>
@@ -82,23 +82,11 @@ public sealed class GainModel
 
     public double GainFraction(IReadOnlyCollection<int> set) => FullGain > 0 ? Gain(set) / FullGain : 0;
 
-    /// <summary>Predicted training step time; without measured costs, proportional to the backward span.</summary>
-    public double StepSeconds(IReadOnlyCollection<int> set)
-    {
-        if (set.Count == 0) return 0;
-        if (Card.CostModel is { } cost) return Math.Max(1e-9, cost.PredictStepSeconds(set));
-        return (Layers - set.Min()) / (double)Layers + 0.02 * set.Count;
-    }
+    /// <summary>Predicted step time as a fraction of the all-layer step time (see <see cref="CostPredictor"/>).</summary>
+    public double TimeFraction(IReadOnlyCollection<int> set) => Cost.TimeFraction(set);
 
-    public double Memory(IReadOnlyCollection<int> set)
-    {
-        if (set.Count == 0) return 0;
-        if (Card.CostModel is { } cost) return Math.Max(1, cost.PredictPeakMemoryIncrement(set));
-        return (Layers - set.Min()) / (double)Layers + 0.02 * set.Count;
-    }
-
-    public double TimeFraction(IReadOnlyCollection<int> set) => StepSeconds(set) / FullStepSeconds;
-    public double MemoryFraction(IReadOnlyCollection<int> set) => Memory(set) / FullMemory;
+    /// <summary>Predicted peak memory as a fraction of the all-layer one (see <see cref="CostPredictor"/>).</summary>
+    public double MemoryFraction(IReadOnlyCollection<int> set) => Cost.MemoryFraction(set);
 
     public long AdapterParameters(IReadOnlyCollection<int> set) => set.Sum(l => Card.Layers[l].AdapterParameters);
 

@@ -31,7 +31,7 @@ public sealed record LayerReason(int Layer, string Why);
 
 public sealed record Plan(
     string Objective, IReadOnlyList<int> Layers, double PredictedGain, double PredictedGainFraction,
-    double PredictedStepSeconds, double PredictedTimeFraction, double PredictedMemoryFraction, long AdapterParameters,
+    double? PredictedStepSeconds, double PredictedTimeFraction, double PredictedMemoryFraction, long AdapterParameters,
     IReadOnlyList<LayerReason> Reasons);
 
 /// <summary>
@@ -61,18 +61,18 @@ public static class Planner
         {
             case PlanObjective.Performance:
                 var k = request.Layers ?? throw BadInputException.Naming("layers", n => $"{n("objective")} performance needs {n("layers")} K");
-                chosen = pool.Where(s => s.Length == k).MaxBy(s => (model.Gain(s), -model.StepSeconds(s)))
+                chosen = pool.Where(s => s.Length == k).MaxBy(s => (model.Gain(s), -model.TimeFraction(s)))
                     ?? throw new BadInputException($"no placement of {k} layers fits the given budgets");
                 break;
             case PlanObjective.Cost:
                 var target = request.TargetGain ?? throw BadInputException.Naming("target_gain", n => $"{n("objective")} cost needs {n("target_gain")} F");
                 if (pool.Count == 0) throw BadInputException.ForField("target_gain", $"{target}: no placement fits the given budgets");
-                chosen = pool.Where(s => model.GainFraction(s) >= target - 1e-12).OrderBy(s => model.StepSeconds(s)).ThenBy(s => s.Length).ThenByDescending(s => model.Gain(s)).FirstOrDefault()
+                chosen = pool.Where(s => model.GainFraction(s) >= target - 1e-12).OrderBy(s => model.TimeFraction(s)).ThenBy(s => s.Length).ThenByDescending(s => model.Gain(s)).FirstOrDefault()
                     ?? throw BadInputException.ForField("target_gain", $"{target}: no placement is predicted to reach it within the budgets (best: {pool.Max(s => model.GainFraction(s)):P1} of full-layer gain)");
                 break;
             default:
                 if (pool.Count == 0) throw new BadInputException("no placement fits the given budgets");
-                chosen = pool.MaxBy(s => (model.Gain(s), -model.StepSeconds(s)))!;
+                chosen = pool.MaxBy(s => (model.Gain(s), -model.TimeFraction(s)))!;
                 break;
         }
         return Describe(model, request.Objective.ToString().ToLowerInvariant(), chosen);
@@ -81,7 +81,7 @@ public static class Planner
     /// <summary>The cost / predicted-gain front: placements no other is both cheaper and better than.</summary>
     public static IReadOnlyList<Plan> Pareto(GainModel model)
     {
-        var points = Candidates(model).Select(s => (Set: s, Cost: model.StepSeconds(s), Gain: model.Gain(s))).OrderBy(p => p.Cost).ThenByDescending(p => p.Gain).ToList();
+        var points = Candidates(model).Select(s => (Set: s, Cost: model.TimeFraction(s), Gain: model.Gain(s))).OrderBy(p => p.Cost).ThenByDescending(p => p.Gain).ToList();
         var front = new List<int[]>();
         var best = double.NegativeInfinity;
         foreach (var p in points)
@@ -105,7 +105,7 @@ public static class Planner
             if (l == set[0]) why += $"; lowest adapted layer: backward runs over {model.Layers - l} of {model.Layers} layers";
             return new LayerReason(l, why);
         }).ToList();
-        return new Plan(objective, set, model.Gain(set), model.GainFraction(set), model.StepSeconds(set), model.TimeFraction(set),
+        return new Plan(objective, set, model.Gain(set), model.GainFraction(set), model.Cost.StepSeconds(set), model.TimeFraction(set),
             model.MemoryFraction(set), model.AdapterParameters(set), reasons);
     }
 

@@ -40,7 +40,7 @@ public static class EvalRecipe
     {
         request.Validate();
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
-        var data = DatasetLoader.Load(request.Data, new DataOptions(request.Format, request.Labels, request.MaxLength)).First(request.Limit);
+        var data = DatasetLoader.Load(request.Data, new DataOptions(request.Format, request.Labels)).First(request.Limit);
         var metric = request.Metric ?? TaskEvaluation.DefaultMetric(data.Format);
         using var lora = request.Adapter is string a ? PeftAdapter.Load(Assets.Resolve(a, "adapter"), loaded.Model) : null;
         var tokenizer = loaded.RequireTokenizer();

@@ -14,7 +14,7 @@ public static class RecipeData
     public static TaskData Load(TaskRequest request, DataPlan plan, ITokenizer tokenizer, bool evalDataIsTest)
     {
         plan.Validate();
-        var options = new DataOptions(request.Format, request.Labels, plan.MaxLength);
+        var options = new DataOptions(request.Format, request.Labels);
         var data = DatasetLoader.Load(request.Data, options);
         var eval = request.EvalData is null ? null : DatasetLoader.Load(request.EvalData, options);
         return TaskData.Prepare(data, evalDataIsTest ? null : eval, evalDataIsTest ? eval : null, plan, tokenizer);

@@ -31,7 +31,7 @@ public sealed record TrainingOptions
     /// <summary>Seeds the data order, dropout and LoRA initialisation.</summary>
     public long Seed { get; init; }
     /// <summary>Sequences per batch when computing the validation loss.</summary>
-    public int EvalBatchSize { get; init; } = 16;
+    public int EvalBatchSize { get; init; } = Evaluation.EvaluationDefaults.BatchSize;
     /// <summary>Where checkpoints and metrics go; null keeps the run in memory (card probes).</summary>
     public string? OutputDirectory { get; init; }
     /// <summary>Continue from the checkpoint in <see cref="OutputDirectory"/>.</summary>

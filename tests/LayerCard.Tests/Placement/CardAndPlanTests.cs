@@ -88,7 +88,7 @@ public class CardAndPlanTests
         Assert.Equal(1.6, model.Gain([0, 2]), 9);
         Assert.Equal(1.0, model.Gain([0, 1]), 9);
         var front = Planner.Pareto(model);
-        Assert.True(front.Zip(front.Skip(1)).All(p => p.First.PredictedStepSeconds <= p.Second.PredictedStepSeconds && p.First.PredictedGain < p.Second.PredictedGain));
+        Assert.True(front.Zip(front.Skip(1)).All(p => p.First.PredictedTimeFraction <= p.Second.PredictedTimeFraction && p.First.PredictedGain < p.Second.PredictedGain));
     }
 
     [Theory]

@@ -11,7 +11,7 @@ namespace LayerCard.Card;
 
 /// <summary>How the card's LoRA runs are set up: the card's LoRA configuration, held fixed, on one layer at a time.</summary>
 public sealed record ProbeSettings(
-    IReadOnlyList<string> Targets, int Rank, double Alpha, int Steps, int BatchSize, double LearningRate, long Seed, int EvalBatchSize = 16);
+    IReadOnlyList<string> Targets, int Rank, double Alpha, int Steps, int BatchSize, double LearningRate, long Seed, int EvalBatchSize = EvaluationDefaults.BatchSize);
 
 /// <summary>
 /// Short LoRA runs that measure a placement's real cost and gain on this machine: the same configuration,

@@ -18,7 +18,7 @@ namespace LayerCard.Card;
 /// The gradient D w.r.t. each module output comes without hooks: the probe returns output + z for a zero z
 /// that requires grad, and one autograd.grad call after the forward returns every module's D.
 /// </summary>
-public static class SignalProbe
+public static partial class SignalProbe
 {
     /// <summary>Pass an empty target list to probe every linear module of every layer.</summary>
     public static SignalResult Run(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, SignalOptions options, Device device, IProgress<string>? progress = null)
@@ -51,93 +51,14 @@ public static class SignalProbe
             model.GradientStartLayer = 0;
             using var grad = torch.enable_grad();
             var batches = BatchSampler.Batches(set, options.BatchSize).ToList();
-
-            // Pass 1: Sigma per input, G per module.
             var clock = Stopwatch.StartNew();
-            long tokens = 0, targetTokens = 0;
-            for (int b = 0; b < batches.Count; b++)
-            {
-                using var scope = torch.NewDisposeScope();
-                var batch = batches[b];
-                var valid = ValidPositions(batch);
-                var (seen, grads) = ForwardBackward(model, batch, device, probe);
-                if (groups.Count == 0) groups.AddRange(Group(seen, modules));
-                else CheckGrouping(seen, groups);
-                var index = torch.tensor(valid.Flat, device: device);
-                using (torch.no_grad())
-                {
-                    foreach (var group in groups)
-                    {
-                        var first = seen[group.Members[0].Slot];
-                        var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
-                        group.Input.Add(h);
-                        foreach (var member in group.Members)
-                            member.Signal.AddGradient(h, grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index));
-                    }
-                }
-                tokens += valid.Flat.Length;
-                targetTokens += batch.TargetTokens;
-                progress?.Report($"signal pass 1/2: batch {b + 1}/{batches.Count}");
-            }
+            var (tokens, targetTokens) = FirstPass(model, batches, modules, groups, probe, device, progress);
             if (targetTokens == 0) throw BadInputException.InFile(set.Source, "the calibration examples have no target tokens");
-
-            // Signals, energies and the fixed optimal updates for pass 2. The float64 sums and factors are freed
-            // before pass 2, which holds only ΔW* (float32, one copy of the probed weights).
-            var moduleSignals = new List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)>();
-            var energies = new List<ActivationEnergy>();
-            foreach (var group in groups)
-            {
-                using var r = RidgedInput.From(group.Input, options.RidgeEps);
-                energies.Add(r.Energy(model.LayerPrefix(group.Layer) + string.Join("+", group.Members.Select(m => m.Entry.Name))));
-                foreach (var member in group.Members)
-                {
-                    moduleSignals.Add((member.Entry, ResidualSignal.From(member.Signal, r, options.Rank), member.Slot));
-                    using var update = ResidualSignal.OptimalUpdate(member.Signal, r);
-                    updates.Add(update.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope());
-                }
-                group.Dispose();
-            }
+            var (moduleSignals, energies) = Solve(model, groups, updates, options, device);
             double firstSeconds = clock.Elapsed.TotalSeconds; // pass 1 and the solves
 
-            // Pass 2: δ_{l,e} = Σ_m Σ_{t∈e} d_t' ΔW*_m h_t, F = Σ_e δ_e δ_e'.
             clock.Restart();
-            var fisher = new double[layers, layers];
-            var deltaSums = new double[layers];
-            for (int b = 0; b < batches.Count; b++)
-            {
-                using var scope = torch.NewDisposeScope();
-                var batch = batches[b];
-                var valid = ValidPositions(batch);
-                var (seen, grads) = ForwardBackward(model, batch, device, probe);
-                CheckGrouping(seen, groups);
-                var index = torch.tensor(valid.Flat, device: device);
-                var rows = torch.tensor(valid.Rows, device: device);
-                var delta = torch.zeros([layers, batch.BatchSize], dtype: ScalarType.Float64, device: device);
-                using (torch.no_grad())
-                {
-                    int u = 0;
-                    foreach (var group in groups)
-                    {
-                        var first = seen[group.Members[0].Slot];
-                        var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
-                        foreach (var member in group.Members)
-                        {
-                            var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
-                            var projected = h.matmul(updates[u++].t());
-                            var perToken = (d * projected).sum(1).to_type(ScalarType.Float64);
-                            delta[member.Entry.Layer].index_add_(0, rows, perToken, 1);
-                        }
-                    }
-                    var f = delta.matmul(delta.t()).cpu();
-                    var sums = delta.sum(1).cpu();
-                    for (int i = 0; i < layers; i++)
-                    {
-                        deltaSums[i] += sums[i].item<double>();
-                        for (int j = 0; j < layers; j++) fisher[i, j] += f[i, j].item<double>();
-                    }
-                }
-                progress?.Report($"signal pass 2/2: batch {b + 1}/{batches.Count}");
-            }
+            var (fisher, deltaSums) = SecondPass(model, batches, groups, updates, probe, device, progress);
             double secondSeconds = clock.Elapsed.TotalSeconds;
 
             var result = Assemble(model, modules, groups, energies, moduleSignals, fisher, tokens, targetTokens, set.Examples.Count,
@@ -152,6 +73,108 @@ public static class SignalProbe
             foreach (var group in groups) group.Dispose();
             foreach (var t in updates) t.Dispose();
         }
+    }
+
+    /// <summary>Pass 1: Sigma = H'H per module input and G = D'H per target module, over every calibration batch.</summary>
+    private static (long Tokens, long TargetTokens) FirstPass(CausalLM model, IReadOnlyList<Batch> batches, IReadOnlyList<ModuleEntry> modules,
+        List<InputGroup> groups, ZeroProbe probe, Device device, IProgress<string>? progress)
+    {
+        // Pass 1: Sigma per input, G per module.
+        long tokens = 0, targetTokens = 0;
+        for (int b = 0; b < batches.Count; b++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var batch = batches[b];
+            var valid = ValidPositions(batch);
+            var (seen, grads) = ForwardBackward(model, batch, device, probe);
+            if (groups.Count == 0) groups.AddRange(Group(seen, modules));
+            else CheckGrouping(seen, groups);
+            var index = torch.tensor(valid.Flat, device: device);
+            using (torch.no_grad())
+            {
+                foreach (var group in groups)
+                {
+                    var first = seen[group.Members[0].Slot];
+                    var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
+                    group.Input.Add(h);
+                    foreach (var member in group.Members)
+                        member.Signal.AddGradient(h, grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index));
+                }
+            }
+            tokens += valid.Flat.Length;
+            targetTokens += batch.TargetTokens;
+            progress?.Report($"signal pass 1/2: batch {b + 1}/{batches.Count}");
+        }
+        return (tokens, targetTokens);
+    }
+
+    /// <summary>Per module: resnorm from the ridged input; per input group: the activation energy; and ΔW* for pass 2 (into <paramref name="updates"/>).</summary>
+    private static (List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)> Signals, List<ActivationEnergy> Energies) Solve(CausalLM model,
+        List<InputGroup> groups, List<Tensor> updates, SignalOptions options, Device device)
+    {
+        // Signals, energies and the fixed optimal updates for pass 2. The float64 sums and factors are freed
+        // before pass 2, which holds only ΔW* (float32, one copy of the probed weights).
+        var moduleSignals = new List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)>();
+        var energies = new List<ActivationEnergy>();
+        foreach (var group in groups)
+        {
+            using var r = RidgedInput.From(group.Input, options.RidgeEps);
+            energies.Add(r.Energy(model.LayerPrefix(group.Layer) + string.Join("+", group.Members.Select(m => m.Entry.Name))));
+            foreach (var member in group.Members)
+            {
+                moduleSignals.Add((member.Entry, ResidualSignal.From(member.Signal, r, options.Rank), member.Slot));
+                using var update = ResidualSignal.OptimalUpdate(member.Signal, r);
+                updates.Add(update.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope());
+            }
+            group.Dispose();
+        }
+        return (moduleSignals, energies);
+    }
+
+    /// <summary>Pass 2: per-example first-order loss changes δ of each layer's optimal update, and their empirical Fisher F = Σ_e δ_e δ_e'.</summary>
+    private static (double[,] Fisher, double[] DeltaSums) SecondPass(CausalLM model, IReadOnlyList<Batch> batches, List<InputGroup> groups,
+        List<Tensor> updates, ZeroProbe probe, Device device, IProgress<string>? progress)
+    {
+        int layers = model.Config.Layers;
+        // Pass 2: δ_{l,e} = Σ_m Σ_{t∈e} d_t' ΔW*_m h_t, F = Σ_e δ_e δ_e'.
+        var fisher = new double[layers, layers];
+        var deltaSums = new double[layers];
+        for (int b = 0; b < batches.Count; b++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var batch = batches[b];
+            var valid = ValidPositions(batch);
+            var (seen, grads) = ForwardBackward(model, batch, device, probe);
+            CheckGrouping(seen, groups);
+            var index = torch.tensor(valid.Flat, device: device);
+            var rows = torch.tensor(valid.Rows, device: device);
+            var delta = torch.zeros([layers, batch.BatchSize], dtype: ScalarType.Float64, device: device);
+            using (torch.no_grad())
+            {
+                int u = 0;
+                foreach (var group in groups)
+                {
+                    var first = seen[group.Members[0].Slot];
+                    var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
+                    foreach (var member in group.Members)
+                    {
+                        var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
+                        var projected = h.matmul(updates[u++].t());
+                        var perToken = (d * projected).sum(1).to_type(ScalarType.Float64);
+                        delta[member.Entry.Layer].index_add_(0, rows, perToken, 1);
+                    }
+                }
+                var f = delta.matmul(delta.t()).cpu();
+                var sums = delta.sum(1).cpu();
+                for (int i = 0; i < layers; i++)
+                {
+                    deltaSums[i] += sums[i].item<double>();
+                    for (int j = 0; j < layers; j++) fisher[i, j] += f[i, j].item<double>();
+                }
+            }
+            progress?.Report($"signal pass 2/2: batch {b + 1}/{batches.Count}");
+        }
+        return (fisher, deltaSums);
     }
 
     /// <summary>
@@ -237,75 +260,6 @@ public static class SignalProbe
             : new TokenizedSet(calibration.Source, examples, 0, 0, $"the first {examples.Count} of {calibration.Summary}");
     }
 
-    /// <summary>
-    /// Flat indices (row * Length + t) of the valid positions: t at or before the row's last labelled position.
-    /// Later positions are padding (or trailing prompt) and affect no loss. Rows holds each valid position's row.
-    /// </summary>
-    internal static (long[] Flat, long[] Rows) ValidPositions(Batch batch)
-    {
-        var flat = new List<long>();
-        var rows = new List<long>();
-        for (int b = 0; b < batch.BatchSize; b++)
-        {
-            int last = -1;
-            for (int t = batch.Length - 1; t >= 0; t--)
-                if (batch.Labels[b * batch.Length + t] != Tokenization.IgnoreLabel) { last = t; break; }
-            for (int t = 0; t <= last; t++)
-            {
-                flat.Add((long)b * batch.Length + t);
-                rows.Add(b);
-            }
-        }
-        return (flat.ToArray(), rows.ToArray());
-    }
-
-    private static (IReadOnlyList<ZeroProbe.Observation> Seen, List<Tensor> Grads) ForwardBackward(CausalLM model, Batch batch, Device device, ZeroProbe probe)
-    {
-        probe.Begin();
-        var loss = CompletionLoss.Sum(model, batch, device);
-        var seen = probe.End();
-        var zs = seen.Select(s => s.Zero).ToList();
-        var grads = torch.autograd.grad([loss], zs, allow_unused: true).ToList();
-        for (int i = 0; i < grads.Count; i++)
-            if (grads[i] is null || grads[i].IsInvalid) grads[i] = torch.zeros_like(zs[i]);
-        return (seen, grads);
-    }
-
-    private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules)
-    {
-        var entryOf = modules.ToDictionary(m => m.Module.Path, m => m, StringComparer.Ordinal);
-        var groups = new List<InputGroup>();
-        for (int slot = 0; slot < seen.Count; slot++)
-        {
-            var observation = seen[slot];
-            var entry = entryOf[observation.Module.Path];
-            // Same layer and the very same input tensor: one Sigma.
-            var group = groups.FirstOrDefault(g => g.Layer == entry.Layer && ReferenceEquals(seen[g.Members[0].Slot].Input, observation.Input));
-            if (group is null)
-            {
-                group = new InputGroup(entry.Layer, new InputAccumulator(entry.Module.InFeatures));
-                groups.Add(group);
-            }
-            group.Members.Add(new GroupMember(entry, slot, new SignalAccumulator(group.Input, entry.Module.OutFeatures)));
-        }
-        var missing = modules.Where(m => !seen.Any(s => ReferenceEquals(s.Module, m.Module))).ToList();
-        if (missing.Count > 0) throw new InvalidOperationException($"the forward pass never called {missing[0].Module.Path}");
-        return groups;
-    }
-
-    private static void CheckGrouping(IReadOnlyList<ZeroProbe.Observation> seen, List<InputGroup> groups)
-    {
-        foreach (var group in groups)
-        {
-            var input = seen[group.Members[0].Slot].Input;
-            foreach (var member in group.Members)
-            {
-                if (!ReferenceEquals(seen[member.Slot].Module, member.Entry.Module) || !ReferenceEquals(seen[member.Slot].Input, input))
-                    throw new InvalidOperationException($"the forward pass called the modules differently from the first batch (at {member.Entry.Module.Path})");
-            }
-        }
-    }
-
     private static SignalResult Assemble(CausalLM model, IReadOnlyList<ModuleEntry> modules, List<InputGroup> groups, List<ActivationEnergy> energies,
         List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)> signals, double[,] fisher, long tokens, long targetTokens, int examples,
         double firstSeconds, double secondSeconds)
@@ -360,53 +314,5 @@ public static class SignalProbe
             worst = Math.Max(worst, Math.Abs(deltaSums[layer.Layer] - expected) / Math.Abs(expected));
         }
         progress.Report(string.Create(CultureInfo.InvariantCulture, $"signal pass check: max relative error {worst:E2}"));
-    }
-
-    /// <summary>A probed module: its layer, its name inside the layer ("self_attn.q_proj") and the module.</summary>
-    public sealed record ModuleEntry(int Layer, string Name, AdaptableLinear Module);
-
-    private sealed record GroupMember(ModuleEntry Entry, int Slot, SignalAccumulator Signal);
-
-    private sealed class InputGroup(int layer, InputAccumulator input) : IDisposable
-    {
-        public int Layer { get; } = layer;
-        public InputAccumulator Input { get; } = input;
-        public List<GroupMember> Members { get; } = [];
-
-        public void Dispose()
-        {
-            foreach (var m in Members) m.Signal.Dispose();
-            Input.Dispose();
-        }
-    }
-
-    /// <summary>Returns output + z with z = 0 requiring grad, and remembers (module, input, z) in call order.</summary>
-    private sealed class ZeroProbe : ILinearProbe
-    {
-        private readonly HashSet<string> modules;
-        private List<Observation> seen = [];
-
-        public ZeroProbe(IEnumerable<AdaptableLinear> modules) => this.modules = new HashSet<string>(modules.Select(m => m.Path), StringComparer.Ordinal);
-
-        public sealed record Observation(AdaptableLinear Module, Tensor Input, Tensor Zero);
-
-        public void Begin() => seen = [];
-
-        public IReadOnlyList<Observation> End()
-        {
-            var result = seen;
-            seen = [];
-            return result;
-        }
-
-        public Tensor Observe(AdaptableLinear module, Tensor input, Tensor output)
-        {
-            if (!modules.Contains(module.Path)) return output;
-            if (seen.Any(s => ReferenceEquals(s.Module, module)))
-                throw new InvalidOperationException($"{module.Path} was called twice in one forward pass");
-            var zero = torch.zeros_like(output, requires_grad: true);
-            seen.Add(new Observation(module, input, zero));
-            return output + zero;
-        }
     }
 }
