@@ -19,6 +19,7 @@ public static class BenchCommands
         command.Subcommands.Add(CardMemory(stdout, stderr));
         command.Subcommands.Add(CardLayersMemory(stdout, stderr));
         command.Subcommands.Add(PlantedCommand.Planted(stdout));
+        command.Subcommands.Add(PeerCommand.Peer(stdout, stderr));
         return command;
     }
 
