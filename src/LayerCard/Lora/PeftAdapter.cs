@@ -15,7 +15,9 @@ namespace LayerCard.Lora;
 /// </summary>
 public static class PeftAdapter
 {
+    /// <summary>PEFT's settings file in an adapter folder.</summary>
     public const string ConfigFile = "adapter_config.json";
+    /// <summary>PEFT's weights file in an adapter folder.</summary>
     public const string WeightsFile = "adapter_model.safetensors";
     private const string KeyPrefix = "base_model.model.";
 
@@ -47,6 +49,7 @@ public static class PeftAdapter
         ["revision"] = null,
     };
 
+    /// <summary>Writes the adapters' A and B (on the CPU, under PEFT's key names) and adapter_config.json into <paramref name="directory"/>; <paramref name="baseModel"/> is recorded as base_model_name_or_path.</summary>
     public static void Save(string directory, LoraModel lora, string baseModel)
     {
         var tensors = new Dictionary<string, Tensor>();
