@@ -12,6 +12,7 @@ public sealed class GainModel
     private readonly double[] gains;
     private readonly double[,] coupling;
 
+    /// <summary>Reads the gains, coupling and cost model from <paramref name="card"/>; with measured single-layer and all-layer gains, calibrates <see cref="CouplingScale"/> to the all-layer measurement.</summary>
     public GainModel(CardDocument card)
     {
         Card = card;
@@ -28,6 +29,7 @@ public sealed class GainModel
         FullMemory = Memory(all);
     }
 
+    /// <summary>The card the predictions come from.</summary>
     public CardDocument Card { get; }
 
     /// <summary>
@@ -35,11 +37,17 @@ public sealed class GainModel
     /// run it is set so that the prediction for all layers equals that measurement; otherwise 1.
     /// </summary>
     public double CouplingScale { get; private set; } = 1;
+    /// <summary>The model's layer count.</summary>
     public int Layers { get; }
+    /// <summary>Whether every layer has a measured probe gain; otherwise all single gains are the signal's predicted gains.</summary>
     public bool UsesMeasuredGains { get; }
+    /// <summary>Predicted gain of adapting every layer; the denominator of <see cref="GainFraction"/>.</summary>
     public double FullGain { get; }
+    /// <summary>Predicted step time of adapting every layer, in seconds (relative units without a cost model).</summary>
     public double FullStepSeconds { get; }
+    /// <summary>Predicted peak memory increment of adapting every layer, in bytes (relative units without a cost model).</summary>
     public double FullMemory { get; }
+    /// <summary>Each layer's gain alone (loss reduction in nats per target token; negatives as 0), indexed by layer.</summary>
     public IReadOnlyList<double> SingleGains => gains;
 
     /// <summary>
@@ -80,6 +88,7 @@ public sealed class GainModel
         return (low + high) / 2;
     }
 
+    /// <summary>The set's predicted gain as a fraction of <see cref="FullGain"/>; 0 when the full gain is not positive.</summary>
     public double GainFraction(IReadOnlyCollection<int> set) => FullGain > 0 ? Gain(set) / FullGain : 0;
 
     /// <summary>Predicted training step time; without measured costs, proportional to the backward span.</summary>
@@ -90,6 +99,7 @@ public sealed class GainModel
         return (Layers - set.Min()) / (double)Layers + 0.02 * set.Count;
     }
 
+    /// <summary>Predicted peak memory increment in bytes from the card's cost model (at least 1); without one, proportional to the backward span in relative units.</summary>
     public double Memory(IReadOnlyCollection<int> set)
     {
         if (set.Count == 0) return 0;
@@ -97,9 +107,12 @@ public sealed class GainModel
         return (Layers - set.Min()) / (double)Layers + 0.02 * set.Count;
     }
 
+    /// <summary>The set's predicted step time as a fraction of adapting every layer.</summary>
     public double TimeFraction(IReadOnlyCollection<int> set) => StepSeconds(set) / FullStepSeconds;
+    /// <summary>The set's predicted peak memory increment as a fraction of adapting every layer.</summary>
     public double MemoryFraction(IReadOnlyCollection<int> set) => Memory(set) / FullMemory;
 
+    /// <summary>LoRA parameters of the set at the card's rank.</summary>
     public long AdapterParameters(IReadOnlyCollection<int> set) => set.Sum(l => Card.Layers[l].AdapterParameters);
 
     /// <summary>The strongest coupling of <paramref name="layer"/> to another member of the set, and which.</summary>
