@@ -15,6 +15,7 @@ public sealed record Example(string Prompt, string Completion, int? Label = null
 /// </summary>
 public enum DataFormat
 {
+    /// <summary>Decide from the file: the extension, and for JSON the fields of the first record.</summary>
     Auto,
     /// <summary>JSON records with "text": an empty prompt and the text as completion (every token is trained).</summary>
     Text,
@@ -32,6 +33,7 @@ public enum DataFormat
     PlainText,
 }
 
+/// <summary>How a data file is read and prepared: its format, label words, sequence length, held-out share and example limit.</summary>
 /// <param name="Labels">Label words in index order for classification (the sst2 asset defaults to negative, positive).</param>
 /// <param name="MaxLength">Token limit per sequence, for the stages that tokenize.</param>
 /// <param name="HoldOutFraction">Share held out for evaluation, for the stages that call <see cref="TaskDataset.Split"/>.</param>

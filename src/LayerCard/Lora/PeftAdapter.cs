@@ -25,6 +25,7 @@ public static class PeftAdapter
     public static JsonObject ConfigJson(LoraConfig config, CausalLM model, string baseModel) =>
         ConfigJson(config, model.LayersPattern, model.Config.Family == "gpt2", baseModel);
 
+    /// <summary>PEFT's LoraConfig fields for <paramref name="config"/> on a model whose layers PEFT finds under <paramref name="layersPattern"/>; <paramref name="baseModel"/> becomes base_model_name_or_path.</summary>
     /// <param name="fanInFanOut">True for GPT-2, whose Conv1D weights are stored [in, out].</param>
     public static JsonObject ConfigJson(LoraConfig config, string layersPattern, bool fanInFanOut, string baseModel) => new()
     {

@@ -58,6 +58,7 @@ public static class Charts
     public static string HeatmapSvg(string title, IReadOnlyList<string> labels, double[,] values, double min, double max) =>
         Svg(BuildHeatmap(title, labels, values, min, max), square: true);
 
+    /// <summary>Points as PNG bytes, each series in its own colour, with the point labels drawn beside their points.</summary>
     /// <param name="diagonal">Draws y = x, which makes predicted-versus-measured charts readable at a glance.</param>
     public static byte[] ScatterChart(string title, string xLabel, string yLabel,
         IReadOnlyList<ScatterSeries> series, bool diagonal = false) =>

@@ -21,6 +21,7 @@ public sealed class HtmlReport
     /// <summary>Charts added so far (one &lt;figure&gt; with one &lt;img&gt; or &lt;svg&gt; each).</summary>
     public int ChartCount => _charts;
 
+    /// <summary>Adds a heading.</summary>
     /// <param name="level">2 to 6; the report title is the only level-1 heading.</param>
     public HtmlReport Heading(string text, int level = 2)
     {
