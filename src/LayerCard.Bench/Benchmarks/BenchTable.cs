@@ -10,18 +10,23 @@ public sealed class BenchTable(string title, params string[] columns)
 {
     private readonly List<object?[]> rows = [];
 
+    /// <summary>The table's heading line.</summary>
     public string Title { get; } = title;
+    /// <summary>Column names; the first column is the row label.</summary>
     public IReadOnlyList<string> Columns { get; } = columns;
+    /// <summary>The rows added so far, one value per column.</summary>
     public IReadOnlyList<object?[]> Rows => rows;
     /// <summary>How the figures were obtained (formulas, machine load); printed under the table.</summary>
     public List<string> Notes { get; } = [];
 
+    /// <summary>Adds a row; the number of values must match the columns.</summary>
     public void Add(params object?[] values)
     {
         if (values.Length != Columns.Count) throw new ArgumentException($"expected {Columns.Count} values, got {values.Length}");
         rows.Add(values);
     }
 
+    /// <summary>The value in <paramref name="row"/> under <paramref name="column"/>, as a double.</summary>
     public double Number(int row, string column) => Convert.ToDouble(rows[row][IndexOf(column)], CultureInfo.InvariantCulture);
 
     private int IndexOf(string column)
@@ -30,6 +35,7 @@ public sealed class BenchTable(string title, params string[] columns)
         throw new ArgumentException($"no column '{column}'");
     }
 
+    /// <summary>Prints the title, the aligned columns (numbers to three decimals below 10, one below 100, none above) and the notes.</summary>
     public void Print(TextWriter output)
     {
         var cells = rows.Select(r => r.Select(Format).ToArray()).ToList();
@@ -52,6 +58,7 @@ public sealed class BenchTable(string title, params string[] columns)
         _ => value.ToString() ?? "",
     };
 
+    /// <summary>The table as JSON: title, rows as objects keyed by column (NaN and infinities as null), and notes.</summary>
     public JsonObject ToJson()
     {
         var list = new JsonArray();
@@ -103,6 +110,7 @@ public static class Machine
         }
     }
 
+    /// <summary>The core count, the 1-minute load average and libtorch's thread count, in one line.</summary>
     public static string Describe() =>
         $"{Environment.ProcessorCount} cores, load average {LoadAverage().ToString("F2", CultureInfo.InvariantCulture)}, " +
         $"torch threads {TorchSharp.torch.get_num_threads()}";

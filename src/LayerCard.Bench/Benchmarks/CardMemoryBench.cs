@@ -15,9 +15,19 @@ public static class CardMemoryBench
     public static ModelConfig Qwen3_8BLayers(int layers) =>
         new(ModelConfig.Llama, "Qwen3ForCausalLM", layers, 4096, 32, 8, 128, 12288, 512, 4096, 1e-6, 1_000_000, false, false, true, false, "silu");
 
+    /// <summary>What one signal pass cost; sizes in MiB, times in seconds.</summary>
+    /// <param name="WeightsMiB">The fp32 weights (parameters x 4 bytes).</param>
+    /// <param name="ResidentBeforeMiB">Resident memory just before the signal pass.</param>
+    /// <param name="PeakDuringMiB">Peak resident memory during the pass.</param>
+    /// <param name="ProbeIncrementMiB">Peak minus resident before: what the pass itself needed.</param>
+    /// <param name="PerLayerIncrementMiB">That increment divided by the layer count.</param>
+    /// <param name="PredictedPerLayerMiB">The documented estimate per layer (<see cref="PredictedPerLayerBytes"/>).</param>
+    /// <param name="ForwardBackwardSeconds">One plain forward+backward over the same examples, for comparison.</param>
+    /// <param name="Tokens">Token positions the pass averaged over.</param>
     public sealed record Figures(int Layers, long Parameters, double WeightsMiB, double ResidentBeforeMiB, double PeakDuringMiB, double ProbeIncrementMiB,
         double PerLayerIncrementMiB, double PredictedPerLayerMiB, double SignalSeconds, double ForwardBackwardSeconds, long Tokens);
 
+    /// <summary>Runs the signal pass, every linear module probed, on a cached random Qwen3-8B-shaped model of <paramref name="layers"/> layers over <paramref name="examples"/> synthetic sequences of <paramref name="length"/> tokens, and measures its memory and time.</summary>
     public static Figures Measure(int layers, int examples, int length, Action<string>? log = null)
     {
         var config = Qwen3_8BLayers(layers);
@@ -63,6 +73,7 @@ public static class CardMemoryBench
 /// <summary>Resident memory across a card over many layers: it must stay flat from layer to layer.</summary>
 public static class CardLayersMemoryBench
 {
+    /// <summary>A small random Llama with <paramref name="layers"/> layers (hidden 64, 8 heads, 4 KV heads), deep enough to show per-layer growth.</summary>
     public static ModelConfig Deep(int layers) =>
         new(ModelConfig.Llama, "LlamaForCausalLM", layers, 64, 8, 4, 8, 172, 512, 512, 1e-5, 10000, true, false, false, false, "silu");
 
@@ -87,6 +98,7 @@ public static class CardLayersMemoryBench
 
     private sealed class Sampler(List<(string, double)> samples) : IProgress<string>
     {
+        /// <summary>Samples resident memory at each layer's probe and at the all-layer run.</summary>
         public void Report(string value)
         {
             if (value.StartsWith("layer ", StringComparison.Ordinal) || value.StartsWith("all ", StringComparison.Ordinal))

@@ -16,8 +16,10 @@ public sealed record GenerationFigures(string Model, long Parameters, int Prompt
 /// <summary>Greedy decoding speed with the KV cache: the whole call, and the steady per-token rate after the first token.</summary>
 public static class GenerationBench
 {
+    /// <summary>The prompt every generation run continues.</summary>
     public const string Prompt = "Once upon a time";
 
+    /// <summary>Greedy generation of <paramref name="newTokens"/> tokens (fewer when the context is shorter) after a short warm-up, timed over <paramref name="repeats"/> runs; <paramref name="label"/> names the model in the figures.</summary>
     public static GenerationFigures Measure(string label, LoadedModel loaded, int newTokens, int repeats)
     {
         var tokenizer = loaded.RequireTokenizer();
@@ -61,6 +63,7 @@ public static class MatmulRate
     /// <summary>[m,k] x [k,n]: square 1024, and a GPT-2-small MLP projection over 512 tokens (768 -> 3072).</summary>
     public static readonly (long M, long K, long N)[] DefaultShapes = [(1024, 1024, 1024), (512, 768, 3072)];
 
+    /// <summary>Times an fp32 [m,k] x [k,n] product over <paramref name="repeats"/> timings of about 50 ms each; rates in GFLOP/s.</summary>
     public static MatmulFigures Measure(long m, long k, long n, int repeats)
     {
         using var scope = torch.NewDisposeScope();

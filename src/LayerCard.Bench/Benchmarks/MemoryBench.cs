@@ -30,6 +30,7 @@ public sealed record MemoryFigures(IReadOnlyList<MemorySample> Samples, int Warm
 /// </summary>
 public static class MemoryBench
 {
+    /// <summary>Trains LoRA on <paramref name="model"/> for <paramref name="steps"/> steps, sampling resident memory at the start, after loading, at <paramref name="warmupStep"/>, every <paramref name="every"/> steps and at the end; growth is measured from the warm-up sample to the end.</summary>
     public static MemoryFigures Run(string model, string data, int steps, int every, int warmupStep, int batchSize, int maxLength,
         string layers = "all", IReadOnlyList<string>? targets = null, Action<string>? log = null)
     {
@@ -58,6 +59,7 @@ public static class MemoryBench
 
     private sealed class Sampler(List<MemorySample> samples, int steps, int every, int warmupStep, Action<string>? log) : ITrainingObserver
     {
+        /// <summary>Samples memory at the warm-up step, every <c>every</c> steps and at the last step.</summary>
         public void OnStep(StepReport report)
         {
             var step = report.Step;
@@ -67,8 +69,10 @@ public static class MemoryBench
             log?.Invoke($"step {step}: resident {samples[^1].ResidentBytes / 1048576.0:F1} MiB");
         }
 
+        /// <summary>Ignored: the run has no validation data.</summary>
         public void OnEvaluation(int step, double validationLoss) { }
 
+        /// <summary>Ignored.</summary>
         public void OnMessage(string message) { }
     }
 }

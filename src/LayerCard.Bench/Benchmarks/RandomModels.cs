@@ -17,8 +17,10 @@ public static class RandomModels
     public static ModelConfig Gpt2Small { get; } = new(
         ModelConfig.Gpt2, "GPT2LMHeadModel", 12, 768, 12, 12, 64, 3072, 50257, 1024, 1e-5, 0.0, true, true, false, false, "gelu_new");
 
+    /// <summary>The cache folder name of the random GPT-2-small model.</summary>
     public const string Gpt2SmallName = "gpt2-small-random";
 
+    /// <summary>The folder a cached random model called <paramref name="name"/> lives in, under the asset cache.</summary>
     public static string CacheFolder(string name) => Path.Combine(Assets.CacheRoot(), "bench", name);
 
     /// <summary>
@@ -72,6 +74,7 @@ public static class RandomModels
         writeTokenizer(folder);
     }
 
+    /// <summary>A config.json for <paramref name="c"/> in the naming of its family (GPT-2's n_embd/n_layer or Llama's hidden_size/num_hidden_layers).</summary>
     public static string ConfigJson(ModelConfig c)
     {
         using var buffer = new MemoryStream();

@@ -67,6 +67,7 @@ public static class TrainBench
             ModelCost.StepFlops(config, layers.Min(), tokensPerStep), runs);
     }
 
+    /// <summary>The `layercard train` arguments for <paramref name="c"/>, with no held-out data so that evaluation does not add to the measured steps.</summary>
     public static IReadOnlyList<string> Arguments(TrainCase c, int threads, string output)
     {
         var args = new List<string>
@@ -131,12 +132,15 @@ public static class TrainBench
 /// </summary>
 public static class ModelCost
 {
+    /// <summary>The FLOP formula, as printed under the train table.</summary>
     public const string Formula = "step FLOPs = 2*T*(P_layers + P_head) + 2 * [2*T*(P_layers >= m + P_head)], T tokens/step, m lowest adapted layer, P matmul weights";
 
+    /// <summary>Matmul weights of one transformer layer (attention and MLP projections).</summary>
     public static long LayerMatmulParameters(ModelConfig c) => c.Family == ModelConfig.Gpt2
         ? (long)c.Hidden * 3 * c.Hidden + (long)c.Hidden * c.Hidden + 2L * c.Hidden * c.Intermediate
         : (long)c.Hidden * c.QDim * 2 + 2L * c.Hidden * c.KvDim + 3L * c.Hidden * c.Intermediate;
 
+    /// <summary>Matmul weights of the output head (vocab x hidden).</summary>
     public static long HeadMatmulParameters(ModelConfig c) => (long)c.Vocab * c.Hidden;
 
     /// <summary>All parameters held in memory, norms and biases included (the tied head counted once).</summary>
@@ -151,6 +155,7 @@ public static class ModelCost
         return embeddings + c.Layers * (LayerMatmulParameters(c) + perLayerExtra) + final + head;
     }
 
+    /// <summary>Estimated FLOPs of one training step over <paramref name="tokens"/> tokens: a full forward plus twice the forward cost of the span backward runs over, from <paramref name="lowestAdaptedLayer"/> up, and the head.</summary>
     public static double StepFlops(ModelConfig c, int lowestAdaptedLayer, long tokens)
     {
         double layer = LayerMatmulParameters(c), head = HeadMatmulParameters(c);

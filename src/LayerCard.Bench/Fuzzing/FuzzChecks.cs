@@ -14,6 +14,7 @@ public static class FuzzChecks
 {
     private const string Sample = "Hello world, the thing: ñ 🙂\n";
 
+    /// <summary>Checks a loaded model: every parameter has the shape the config implies and no other exists, a forward over up to three tokens gives logits of shape [1, positions, vocab] that are finite unless the file holds extreme weights, and its tokenizer passes <see cref="Tokenizer"/>. <paramref name="note"/> describes what loaded.</summary>
     public static string? Model(LoadedModel loaded, out string note)
     {
         // The forward pass and the checks make temporaries; the loaded parameters were created outside this scope.
@@ -53,6 +54,7 @@ public static class FuzzChecks
         return null;
     }
 
+    /// <summary>Checks a tokenizer: a positive vocabulary no larger than <paramref name="modelVocab"/> (when given), BOS and EOS inside it, and a sample text with accents and an emoji that encodes to ids inside it and decodes without throwing.</summary>
     public static string? Tokenizer(ITokenizer tokenizer, int? modelVocab)
     {
         int size = tokenizer.VocabSize;

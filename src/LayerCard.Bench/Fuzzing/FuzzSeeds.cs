@@ -11,16 +11,25 @@ namespace LayerCard.Bench.Fuzzing;
 /// <summary>What a fuzz case feeds to the loaders; each kind is a valid file set that mutations then damage.</summary>
 public static class FuzzKinds
 {
+    /// <summary>A Llama model folder: config.json, one fp32 model.safetensors and tokenizer.json.</summary>
     public const string HfLlama = "hf-llama";
+    /// <summary>A Qwen3 model folder sharded over three BF16 safetensors files with an index (explicit head_dim, q/k norms, tied head); no tokenizer.</summary>
     public const string HfSharded = "hf-sharded";
+    /// <summary>A GPT-2 model folder with FP16 weights, vocab.json and merges.txt.</summary>
     public const string HfGpt2 = "hf-gpt2";
+    /// <summary>A llama2.c model.bin with its tokenizer.bin.</summary>
     public const string Llama2c = "llama2c";
+    /// <summary>A tokenizer.json (byte-level BPE) with tokenizer_config.json.</summary>
     public const string TokenizerJson = "tokenizer-json";
+    /// <summary>GPT-2-style vocab.json and merges.txt.</summary>
     public const string VocabMerges = "vocab-merges";
+    /// <summary>A llama2.c tokenizer file, tok300.bin.</summary>
     public const string TokenizerBin = "tokenizer-bin";
 
+    /// <summary>Every kind, in the order seeds are written.</summary>
     public static IReadOnlyList<string> All { get; } = [HfLlama, HfSharded, HfGpt2, Llama2c, TokenizerJson, VocabMerges, TokenizerBin];
 
+    /// <summary>Whether <paramref name="kind"/> is a model (loaded with the model loader) rather than a tokenizer alone.</summary>
     public static bool IsModel(string kind) => kind is HfLlama or HfSharded or HfGpt2 or Llama2c;
 }
 
@@ -30,6 +39,7 @@ public static class FuzzKinds
 /// </summary>
 public static class FuzzSeeds
 {
+    /// <summary>The vocabulary size of every seed model, which the llama2.c tokenizer seed matches exactly.</summary>
     public const int Vocab = 300;
 
     /// <summary>Writes every kind under <paramref name="root"/>/KIND.</summary>
@@ -38,6 +48,7 @@ public static class FuzzSeeds
         foreach (var kind in FuzzKinds.All) Write(Path.Combine(root, kind), kind, seed);
     }
 
+    /// <summary>Writes the valid file set of <paramref name="kind"/> into <paramref name="folder"/>, its weights drawn from <paramref name="seed"/>.</summary>
     public static void Write(string folder, string kind, long seed)
     {
         Directory.CreateDirectory(folder);
@@ -151,6 +162,7 @@ public static class FuzzSeeds
     private static readonly string[] Merges =
         ["Ġ t", "h e", "Ġt he", "l l", "e ll", "h ell", "hell o", "o r", "w or", "l d", "wor ld", "Ġ w", "Ġ world", "i n", "in g"];
 
+    /// <summary>The end-of-text token of the BPE seeds (EOS in tokenizer_config.json).</summary>
     public const string EndOfText = "<|endoftext|>";
 
     /// <summary>The 256 byte symbols (ids 0..255), then one id per merge result, then &lt;|endoftext|&gt;.</summary>
@@ -175,6 +187,7 @@ public static class FuzzSeeds
         return table;
     }
 
+    /// <summary>Writes a byte-level BPE tokenizer.json (256 byte symbols, a few merges, &lt;|endoftext|&gt; as a special added token) and a tokenizer_config.json with no BOS and &lt;|endoftext|&gt; as EOS.</summary>
     public static void WriteTokenizerJson(string folder)
     {
         var vocabulary = BpeVocabulary();
@@ -206,6 +219,7 @@ public static class FuzzSeeds
             new JsonObject { ["bos_token"] = null, ["eos_token"] = EndOfText, ["model_max_length"] = 64 }.ToJsonString());
     }
 
+    /// <summary>Writes the same BPE vocabulary, &lt;|endoftext|&gt; included, as vocab.json and merges.txt.</summary>
     public static void WriteVocabMerges(string folder)
     {
         var vocabulary = BpeVocabulary();

@@ -16,22 +16,27 @@ internal static partial class JsonMutations
     /// <summary>Field names worth adding, and strings worth using as values, for one kind of file.</summary>
     public sealed record Hints(IReadOnlyList<string> Keys, IReadOnlyList<string> Strings);
 
+    /// <summary>Hints for a JSON file of unknown role.</summary>
     public static readonly Hints Generic = new(["type", "vocab", "id"], ["BPE", "x"]);
 
+    /// <summary>Hints for config.json: the fields the config reader looks at, and architecture, activation and dtype names.</summary>
     public static readonly Hints ConfigHints = new(
         ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size",
          "max_position_embeddings", "rms_norm_eps", "rope_theta", "tie_word_embeddings", "attention_bias", "architectures", "rope_scaling",
          "n_embd", "n_layer", "n_head", "n_positions", "n_inner", "layer_norm_epsilon", "hidden_act", "activation_function", "torch_dtype", "dtype"],
         ["LlamaForCausalLM", "Qwen3ForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM", "GPT2LMHeadModel", "BertModel", "gelu", "relu", "float8", "bfloat16"]);
 
+    /// <summary>Hints for tokenizer.json and tokenizer_config.json: model, pre-tokenizer and special-token fields and values.</summary>
     public static readonly Hints TokenizerHints = new(
         ["model", "vocab", "merges", "type", "added_tokens", "pre_tokenizer", "decoder", "post_processor", "normalizer", "unk_token", "byte_fallback",
          "bos_token", "eos_token", "special", "content", "id", "single"],
         ["BPE", "WordPiece", "WordLevel", "Unigram", "Sentencepiece", "ByteLevel", "Metaspace", "TemplateProcessing", "<s>", "</s>", "<|endoftext|>",
          "Ġ t", "h e", "a b c", "zz qq", "Ġ", "<unk>"]);
 
+    /// <summary>Hints for model.safetensors.index.json.</summary>
     public static readonly Hints IndexHints = new(["weight_map", "metadata", "total_size"], ["model-00001-of-00003.safetensors"]);
 
+    /// <summary>The hints for a file, by its name.</summary>
     public static Hints For(string fileName) => fileName switch
     {
         "config.json" => ConfigHints,
@@ -100,6 +105,7 @@ internal static partial class JsonMutations
         return $"{name}: {description}";
     }
 
+    /// <summary>Damages a parsed document: one time in seven (or when it is null) replaces the whole text with a hostile document, otherwise damages one node; returns the new text and what was done.</summary>
     public static (string Text, string Description) MutateDocument(JsonNode? root, Random rng, Hints hints)
     {
         if (root is null || rng.Next(7) == 0)

@@ -13,6 +13,7 @@ namespace LayerCard.Bench.Planted;
 /// </summary>
 public static class PlantedBenchmark
 {
+    /// <summary>Runs every (model, size, seed) case, logging a line per case, and summarises each (model, size) group; sizes not smaller than a model's layer count are refused.</summary>
     public static PlantedReport Run(PlantedOptions options, Device device, Action<string>? log = null)
     {
         options.Validate();
@@ -43,6 +44,7 @@ public static class PlantedBenchmark
     public static IReadOnlyList<int> PlantedSet(string model, int layers, int size, int seed) =>
         Shuffled(Enumerable.Range(0, layers).ToArray(), StableSeed(model, size, seed)).Take(size).Order().ToList();
 
+    /// <summary>One case: plants a change in a seeded set of |P| layers, labels the inputs with the teacher, then scores every layer with the signal pass and a single-layer probe on the base model. <paramref name="inputs"/>, when given, are reused instead of drawn afresh.</summary>
     public static PlantedCase RunCase(PlantedBase model, int size, int seed, PlantedOptions options, Device device, List<int[]>? inputs = null)
     {
         var clock = Stopwatch.StartNew();
@@ -101,6 +103,7 @@ public static class PlantedBenchmark
     public static List<int> PlantedRanks(IReadOnlyList<double> scores, IReadOnlyList<int> planted) =>
         planted.Select(p => 1 + Enumerable.Range(0, scores.Count).Count(l => l != p && !(scores[l] < scores[p]))).ToList();
 
+    /// <summary>Recovery counts and mean planted ranks of every column over one group's cases, with the chance recovery 1 / C(L, |P|).</summary>
     public static PlantedGroup Summarise(IReadOnlyList<PlantedCase> cases)
     {
         var first = cases[0];
@@ -109,6 +112,7 @@ public static class PlantedBenchmark
         return new PlantedGroup(first.Model, first.Layers, first.Size, columns, cases.Average(c => c.TeacherFlips), 1.0 / Binomial(first.Layers, first.Size));
     }
 
+    /// <summary>One log line for a case: the planted set and scales, the teacher's flips and base loss, each column's hit or miss with its top layers, and the probe gains.</summary>
     public static string CaseLine(PlantedCase c) =>
         $"{c.Model} |P|={c.Size} seed {c.Seed}: planted [{string.Join(",", c.Planted)}] (scale {string.Join(",", c.PlantScales.Select(s => s.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)))}, " +
         $"{c.TeacherFlips:P0} of predictions changed, base loss {c.BaseLoss:F3}); " +

@@ -26,6 +26,7 @@ public static partial class PlantedModels
     [GeneratedRegex("^random([0-9]+)$")]
     private static partial Regex RandomName();
 
+    /// <summary>Loads a base model: "random&lt;L&gt;" (2 to 64 layers) builds <see cref="RandomLlama"/> with uniform random inputs; any other name is loaded as a model reference, its inputs sampled from BOS.</summary>
     public static PlantedBase Load(string name, Device device)
     {
         var random = RandomName().Match(name);

@@ -9,9 +9,13 @@ namespace LayerCard.Bench.Planted;
 /// </summary>
 public sealed record PlantedOptions
 {
+    /// <summary>Planted sets drawn per model and size.</summary>
     public int Seeds { get; init; } = 5;
+    /// <summary>Sizes |P| of the planted sets; each must be smaller than the model's layer count.</summary>
     public IReadOnlyList<int> Sizes { get; init; } = [1, 2];
+    /// <summary>The base models.</summary>
     public IReadOnlyList<string> Models { get; init; } = ["stories260K", "random12"];
+    /// <summary>The card's target modules, probed by the signal pass and the probes.</summary>
     public IReadOnlyList<string> Targets { get; init; } = ["q_proj", "v_proj"];
     /// <summary>Modules that receive the planted change (default: the card's targets).</summary>
     public IReadOnlyList<string>? PlantTargets { get; init; }
@@ -37,16 +41,24 @@ public sealed record PlantedOptions
     public int TrainExamples { get; init; } = 800;
     /// <summary>The first this many train sequences are the signal pass's calibration set.</summary>
     public int CalibrationExamples { get; init; } = 128;
+    /// <summary>Validation sequences the probes' gains are measured on.</summary>
     public int ValidationExamples { get; init; } = 64;
+    /// <summary>Tokens per sequence.</summary>
     public int Length { get; init; } = 48;
     /// <summary>100: at 40 steps the planted layer of a stories260K pair was still tied with an unplanted one.</summary>
     public int ProbeSteps { get; init; } = 100;
+    /// <summary>Learning rate of the probes.</summary>
     public double ProbeLearningRate { get; init; } = 1e-2;
+    /// <summary>LoRA rank of the probes.</summary>
     public int ProbeRank { get; init; } = 8;
+    /// <summary>LoRA alpha of the probes.</summary>
     public double ProbeAlpha { get; init; } = 16;
+    /// <summary>Sequences per probe step and per signal-pass batch.</summary>
     public int BatchSize { get; init; } = 8;
+    /// <summary>r of the signal pass's rank-r resnorm.</summary>
     public int SignalRank { get; init; } = 8;
 
+    /// <summary>Refuses settings the benchmark cannot run with a <see cref="BadInputException"/> naming the CLI option.</summary>
     public void Validate()
     {
         if (Seeds < 1) throw new BadInputException($"--seeds must be at least 1, not {Seeds}");
@@ -67,11 +79,17 @@ public sealed record PlantedOptions
 /// <summary>The card's columns the benchmark scores; each ranks layers by a per-layer score, largest first.</summary>
 public static class PlantedColumns
 {
+    /// <summary>The single-layer probe's measured validation-loss reduction.</summary>
     public const string Probe = "probe";
+    /// <summary>The layer's resnorm.</summary>
     public const string ResNorm = "resnorm";
+    /// <summary>The layer's rank-r resnorm.</summary>
     public const string RankR = "rank-r";
+    /// <summary>The layer's gradient norm ||G||_F.</summary>
     public const string GradNorm = "grad norm";
+    /// <summary>The trace of the layer's first probed input covariance (activation energy).</summary>
     public const string Energy = "energy";
+    /// <summary>Every column, in table order.</summary>
     public static IReadOnlyList<string> All { get; } = [Probe, ResNorm, RankR, GradNorm, Energy];
 }
 

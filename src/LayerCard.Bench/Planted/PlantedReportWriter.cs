@@ -39,6 +39,7 @@ public static class PlantedReportWriter
         return text.ToString();
     }
 
+    /// <summary>Writes the whole report as indented snake_case JSON, atomically.</summary>
     public static void WriteJson(PlantedReport report, string path) =>
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions
         {

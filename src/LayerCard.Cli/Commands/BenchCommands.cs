@@ -9,6 +9,7 @@ namespace LayerCard.Cli.Commands;
 /// <summary>bench generate | train | memory: measured figures for this machine, printed as tables and optionally saved as JSON.</summary>
 public static class BenchCommands
 {
+    /// <summary>layercard bench: the generate, train, memory, fuzz, card-memory, memory-card and planted subcommands.</summary>
     public static Command Bench(TextWriter stdout, TextWriter stderr)
     {
         var command = new Command("bench", "Measure generation speed, training cost and memory stability on this machine.");
@@ -26,15 +27,19 @@ public static class BenchCommands
     /// <summary>--threads and --json, which every bench takes.</summary>
     private sealed class Shared
     {
+        /// <summary>--threads: CPU threads for tensor work (default 2).</summary>
         public Option<int> Threads { get; } = new("--threads") { Description = "CPU threads for tensor work", DefaultValueFactory = _ => 2 };
+        /// <summary>--json: a file to also save the figures to.</summary>
         public Option<string?> Json { get; } = new("--json") { Description = "also save the figures to this JSON file (written atomically)" };
 
+        /// <summary>Adds both options to a bench command.</summary>
         public void AddTo(Command command)
         {
             command.Options.Add(Threads);
             command.Options.Add(Json);
         }
 
+        /// <summary>Sets libtorch's thread count from --threads (which must be positive) and returns it.</summary>
         public int Apply(ParseResult parsed)
         {
             var threads = parsed.GetValue(Threads);
@@ -43,6 +48,7 @@ public static class BenchCommands
             return threads;
         }
 
+        /// <summary>Prints the tables and, with --json, saves them under <paramref name="benchmark"/>'s name.</summary>
         public void Finish(ParseResult parsed, TextWriter stdout, string benchmark, params BenchTable[] tables)
         {
             foreach (var table in tables) table.Print(stdout);

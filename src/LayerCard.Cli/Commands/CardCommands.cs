@@ -9,6 +9,7 @@ namespace LayerCard.Cli.Commands;
 /// <summary>layercard card: build the Layer Card of a model on a task.</summary>
 public static class CardCommands
 {
+    /// <summary>layercard card.</summary>
     public static Command Card(TextWriter stdout)
     {
         var defaults = new CardRequest { Model = "", Data = "" };
@@ -75,6 +76,7 @@ public static class CardCommands
     /// <summary>Prints progress lines at once (Progress&lt;T&gt; would post them to the thread pool, out of order).</summary>
     private sealed class SynchronousProgress(TextWriter output) : IProgress<string>
     {
+        /// <summary>Prints the line at once, prefixed "[card]".</summary>
         public void Report(string value) => output.WriteLine($"[card] {value}");
     }
 }

@@ -2,8 +2,10 @@ using System.CommandLine;
 
 namespace LayerCard.Cli.Commands;
 
+/// <summary>Every top-level command of the CLI, in the order help lists them.</summary>
 public static class CommandCatalog
 {
+    /// <summary>Builds the commands, writing normal output to <paramref name="stdout"/> (and, for the benches, diagnostics to <paramref name="stderr"/>).</summary>
     public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr) =>
     [
         ModelCommands.Generate(stdout),

@@ -10,9 +10,11 @@ public sealed class ConsoleTrainingObserver(TextWriter output, bool interactive)
 {
     private int lastPrintedStep;
 
+    /// <summary>An observer for <paramref name="output"/>: the live bar when it is the console and not redirected, plain lines otherwise.</summary>
     public static ConsoleTrainingObserver For(TextWriter output) =>
         new(output, ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected);
 
+    /// <summary>Shows a step: redraws the bar on a terminal; otherwise prints the first and last step and about every twentieth.</summary>
     public void OnStep(StepReport r)
     {
         var line = $"step {r.Step}/{r.TotalSteps} {Bar(r.Step, r.TotalSteps)} loss {r.Loss:F4}  lr {r.LearningRate:0.00e+0}  {r.TokensPerSecond:N0} tok/s  " +
@@ -32,12 +34,14 @@ public sealed class ConsoleTrainingObserver(TextWriter output, bool interactive)
         }
     }
 
+    /// <summary>Prints the validation loss at <paramref name="step"/>, on its own line.</summary>
     public void OnEvaluation(int step, double validationLoss)
     {
         if (interactive) output.WriteLine();
         output.WriteLine($"step {step}: validation loss {validationLoss:F4}");
     }
 
+    /// <summary>Prints a message line.</summary>
     public void OnMessage(string message) => output.WriteLine(message);
 
     private static string Bar(int step, int total)

@@ -10,6 +10,7 @@ public static class FuzzCommand
 {
     private const int ListedFailures = 20;
 
+    /// <summary>layercard bench fuzz.</summary>
     public static Command Fuzz(TextWriter stdout)
     {
         var iterations = new Option<int>("--iterations") { Description = "number of cases", DefaultValueFactory = _ => 1000 };

@@ -14,6 +14,7 @@ public static class ModelCommands
     private static Option<string?> TokenizerOption() =>
         new("--tokenizer") { Description = "a tokenizer file or folder, or a known asset name (gpt2, qwen3); default: beside the model" };
 
+    /// <summary>layercard generate.</summary>
     public static Command Generate(TextWriter stdout)
     {
         var model = ModelOption(true);
@@ -67,6 +68,7 @@ public static class ModelCommands
         return command;
     }
 
+    /// <summary>layercard info.</summary>
     public static Command Info(TextWriter stdout)
     {
         var model = ModelOption(true);
@@ -92,6 +94,7 @@ public static class ModelCommands
         return command;
     }
 
+    /// <summary>layercard tokenize.</summary>
     public static Command Tokenize(TextWriter stdout)
     {
         var tokenizer = TokenizerOption();

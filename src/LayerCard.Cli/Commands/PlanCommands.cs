@@ -9,6 +9,7 @@ namespace LayerCard.Cli.Commands;
 /// <summary>layercard plan: choose layers from a card for an objective.</summary>
 public static class PlanCommands
 {
+    /// <summary>The objective an --objective value names (case-insensitive); anything else is a <see cref="BadInputException"/>.</summary>
     public static PlanObjective ParseObjective(string text) => text.ToLowerInvariant() switch
     {
         "performance" => PlanObjective.Performance,
@@ -17,6 +18,7 @@ public static class PlanCommands
         var o => throw new BadInputException($"--objective {o}: expected performance, cost or budget"),
     };
 
+    /// <summary>layercard plan.</summary>
     public static Command Plan(TextWriter stdout)
     {
         var cardOption = new Option<string>("--card") { Description = "card.json from `layercard card`", Required = true };

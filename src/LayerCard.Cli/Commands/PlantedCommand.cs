@@ -8,6 +8,7 @@ namespace LayerCard.Cli.Commands;
 /// <summary>layercard bench planted: the planted-layer benchmark, the Layer Card's ground truth.</summary>
 public static class PlantedCommand
 {
+    /// <summary>layercard bench planted.</summary>
     public static Command Planted(TextWriter stdout)
     {
         var defaults = new PlantedOptions();

@@ -9,6 +9,7 @@ namespace LayerCard.Cli.Commands;
 /// <summary>layercard run: the end-to-end job (card, plan, LoRA on the plan and on all layers, evaluation, comparison).</summary>
 public static class RunCommands
 {
+    /// <summary>layercard run.</summary>
     public static Command Run(TextWriter stdout)
     {
         var defaults = new RunRequest { Model = RunRequest.DefaultModel, Data = RunRequest.DefaultData, OutputDirectory = "" };

@@ -20,6 +20,7 @@ public sealed record KnownAsset(string Name, string Kind, string Folder, IReadOn
 /// </summary>
 public static class Assets
 {
+    /// <summary>The environment variable naming an extra assets folder, searched first.</summary>
     public const string EnvironmentVariable = "LAYERCARD_ASSETS";
 
     private const string Tinyllamas = "https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/";
@@ -27,6 +28,7 @@ public static class Assets
     private const string Gsm8k = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5/grade_school_math/data/";
     private const string E2e = "https://raw.githubusercontent.com/microsoft/LoRA/c4593f06/examples/NLG/data/e2e/";
 
+    /// <summary>The assets that can be referred to by name: the stories260K model, the gpt2 and qwen3 tokenizers, and the sst2, gsm8k, e2e and tinyshakespeare datasets, each file pinned to an upstream address and sha256.</summary>
     public static IReadOnlyList<KnownAsset> Known { get; } =
     [
         new("stories260K", "model", "models/stories260K",
@@ -66,6 +68,7 @@ public static class Assets
         ]),
     ];
 
+    /// <summary>The known asset called <paramref name="name"/> (case-insensitive), or null.</summary>
     public static KnownAsset? Find(string name) =>
         Known.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
 
@@ -81,6 +84,7 @@ public static class Assets
         return roots.Distinct().ToList();
     }
 
+    /// <summary>The download cache, ~/.cache/layercard (under the temporary folder when there is no home folder).</summary>
     public static string CacheRoot()
     {
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
@@ -116,6 +120,7 @@ public static class Assets
         return ResolveAsset(asset);
     }
 
+    /// <summary>The folder of <paramref name="asset"/> in the first search root holding all its files; otherwise downloads the missing files into the cache, checking each sha256. A failed download is a <see cref="BadInputException"/> that says where to put the files.</summary>
     public static string ResolveAsset(KnownAsset asset)
     {
         var roots = SearchRoots();

@@ -7,6 +7,7 @@ namespace LayerCard.Common;
 /// </summary>
 public static class AtomicFile
 {
+    /// <summary>Writes <paramref name="path"/> atomically: <paramref name="writeContent"/> fills a temporary file in the same folder, which is flushed to disk and renamed over the target; on failure the temporary file is removed and the target left as it was.</summary>
     public static void Write(string path, Action<Stream> writeContent)
     {
         var full = Path.GetFullPath(path);
@@ -29,6 +30,7 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>Writes <paramref name="text"/> atomically as UTF-8 without a byte-order mark.</summary>
     public static void WriteAllText(string path, string text) =>
         Write(path, stream =>
         {
@@ -36,6 +38,7 @@ public static class AtomicFile
             writer.Write(text);
         });
 
+    /// <summary>Writes <paramref name="bytes"/> atomically.</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {
         var copy = bytes.ToArray();

@@ -6,8 +6,10 @@ namespace LayerCard.Common;
 /// </summary>
 public static class MemoryMeter
 {
+    /// <summary>Peak resident memory of the process in bytes (VmHWM); the current working set where /proc is not readable.</summary>
     public static long PeakBytes() => ReadStatus("VmHWM:") ?? Environment.WorkingSet;
 
+    /// <summary>Current resident memory of the process in bytes (VmRSS); the working set where /proc is not readable.</summary>
     public static long CurrentBytes() => ReadStatus("VmRSS:") ?? Environment.WorkingSet;
 
     /// <summary>Resets the peak to the current resident size; returns false where the kernel does not allow it.</summary>

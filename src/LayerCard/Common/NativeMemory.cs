@@ -12,6 +12,7 @@ public static partial class NativeMemory
 {
     private const int MallocMmapThreshold = -3;
 
+    /// <summary>Sets glibc's mmap threshold to 128 KiB so freed large blocks go back to the system; does nothing off Linux or on a C library without mallopt.</summary>
     public static void ReturnLargeBlocksToTheSystem()
     {
         if (!OperatingSystem.IsLinux()) return;

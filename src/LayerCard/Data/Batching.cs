@@ -9,8 +9,10 @@ namespace LayerCard.Data;
 /// </summary>
 public sealed record Batch(long[] InputIds, long[] Labels, int BatchSize, int Length, int TargetTokens)
 {
+    /// <summary>The input id put in padding positions; its value is irrelevant since padding is never attended to or scored.</summary>
     public const long PadId = 0;
 
+    /// <summary>Pads <paramref name="rows"/> on the right to the longest and counts the positions that carry loss.</summary>
     public static Batch Collate(IReadOnlyList<TokenizedExample> rows)
     {
         if (rows.Count == 0) throw new ArgumentException("a batch needs at least one sequence", nameof(rows));
@@ -58,12 +60,14 @@ public sealed class BatchSampler
         BatchSize = batchSize;
     }
 
+    /// <summary>Sequences per batch.</summary>
     public int BatchSize { get; }
     /// <summary>Sequences consumed since the start of epoch 0.</summary>
     public long Position { get; private set; }
     /// <summary>The epoch the next sequence comes from.</summary>
     public long Epoch => Position / set.Examples.Count;
 
+    /// <summary>The next <see cref="BatchSize"/> sequences of the stream, advancing <see cref="Position"/>.</summary>
     public Batch Next()
     {
         var rows = new TokenizedExample[BatchSize];
@@ -71,6 +75,7 @@ public sealed class BatchSampler
         return Batch.Collate(rows);
     }
 
+    /// <summary>Moves the stream to <paramref name="position"/> sequences after the start (a checkpoint's saved <see cref="Position"/>).</summary>
     public void Seek(long position)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(position);

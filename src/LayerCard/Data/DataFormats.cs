@@ -3,6 +3,7 @@ namespace LayerCard.Data;
 /// <summary>Dataset format names as users write them (options, experiment configs).</summary>
 public static class DataFormats
 {
+    /// <summary>The format a name means, case-insensitive and ignoring dashes ("prompt-completion", "tsv" for classification, "txt" for plain text); null means auto. An unknown name is a <see cref="Common.BadInputException"/> starting with <paramref name="where"/>.</summary>
     public static DataFormat Parse(string? text, string where) => text?.ToLowerInvariant().Replace("-", "") switch
     {
         null or "auto" => DataFormat.Auto,

@@ -28,6 +28,7 @@ internal static class DataReaders
     /// <summary>Where a JSON record sits, for messages: "FILE:LINE" for JSON lines, "FILE: item N" in an array.</summary>
     private readonly record struct Place(string Path, int Line, int Item)
     {
+        /// <summary>A refusal naming this place.</summary>
         public BadInputException Error(string problem) =>
             Item > 0 ? BadInputException.InFile(Path, $"item {Item}: {problem}") : BadInputException.AtLine(Path, Line, problem);
     }
@@ -54,6 +55,7 @@ internal static class DataReaders
         }
     }
 
+    /// <summary>The JSON format the first record's fields indicate: prompt+completion, instruction+output (Alpaca), question+answer (GSM8K), or text.</summary>
     public static DataFormat DetectJson(string path, string text)
     {
         foreach (var (place, record) in JsonRecords(path, text))
@@ -71,6 +73,7 @@ internal static class DataReaders
         throw BadInputException.InFile(path, "no examples");
     }
 
+    /// <summary>Reads JSON lines, or one JSON array of records, in <paramref name="format"/>, stopping after <paramref name="limit"/> examples.</summary>
     public static List<Example> Json(string path, string text, DataFormat format, int? limit)
     {
         var examples = new List<Example>();
@@ -162,6 +165,7 @@ internal static class DataReaders
 
     // ---- E2E ----
 
+    /// <summary>Reads "meaning representation||reference" lines, stopping after <paramref name="limit"/> examples.</summary>
     public static List<Example> E2e(string path, string text, int? limit)
     {
         var examples = new List<Example>();

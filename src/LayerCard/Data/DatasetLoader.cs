@@ -113,6 +113,7 @@ public static class DatasetLoader
     private static string KnownNames() => string.Join(", ", Assets.Known.Where(a => a.Kind == "dataset")
         .Select(a => a.Files.Count == 1 ? a.Name : $"{a.Name}[:{string.Join("|", a.Files.Select(Stem))}]"));
 
+    /// <summary>SST-2's label words in index order (0 negative, 1 positive), used when SST-2 data (by name, or a file of the sst2 asset) is loaded without labels.</summary>
     public static readonly IReadOnlyList<string> Sst2Labels = ["negative", "positive"];
 
     private static IReadOnlyList<string> ResolveLabels(string path, KnownAsset? asset, IReadOnlyList<string>? given)

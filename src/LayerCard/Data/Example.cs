@@ -15,6 +15,7 @@ public sealed record Example(string Prompt, string Completion, int? Label = null
 /// </summary>
 public enum DataFormat
 {
+    /// <summary>Decide from the file: the extension, and for JSON the fields of the first record.</summary>
     Auto,
     /// <summary>JSON records with "text": an empty prompt and the text as completion (every token is trained).</summary>
     Text,

@@ -13,6 +13,7 @@ public sealed class TaskDataset
     public TaskDataset First(int? count) =>
         PlainText != null || count is not int n || Examples.Count <= n ? this : new TaskDataset(Source, Format, Examples.Take(n).ToList(), null, Labels, ContentHash);
 
+    /// <summary>A loaded dataset. Plain text carries <paramref name="plainText"/> and no examples; every other format carries examples and no text. <paramref name="format"/> must be concrete (not Auto).</summary>
     public TaskDataset(string source, DataFormat format, IReadOnlyList<Example> examples, string? plainText,
         IReadOnlyList<string>? labels, string contentHash)
     {
@@ -29,9 +30,11 @@ public sealed class TaskDataset
 
     /// <summary>The file the data came from; error messages name it.</summary>
     public string Source { get; }
+    /// <summary>The format the file was read as (never Auto).</summary>
     public DataFormat Format { get; }
     /// <summary>The examples in file order (empty for plain text).</summary>
     public IReadOnlyList<Example> Examples { get; }
+    /// <summary>The whole document for plain text; null for every other format.</summary>
     public string? PlainText { get; }
     /// <summary>Label words in index order, for classification.</summary>
     public IReadOnlyList<string>? Labels { get; }

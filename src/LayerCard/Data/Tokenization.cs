@@ -11,6 +11,7 @@ namespace LayerCard.Data;
 /// <param name="ExampleIndex">The index into <see cref="TaskDataset.Examples"/>, or the window number for plain text.</param>
 public sealed record TokenizedExample(int[] InputIds, int[] Labels, int ExampleIndex)
 {
+    /// <summary>Positions that carry loss.</summary>
     public int TargetCount => Labels.Count(l => l != Tokenization.IgnoreLabel);
 }
 
@@ -25,6 +26,7 @@ public sealed class TokenizedSet
     public TokenizedSet Subset(IReadOnlyList<TokenizedExample> chosen, string how) =>
         new(Source, chosen, Truncated, Dropped, $"{Summary}; {how}");
 
+    /// <summary>A tokenized set; the token totals are computed from <paramref name="examples"/>.</summary>
     public TokenizedSet(string source, IReadOnlyList<TokenizedExample> examples, int truncated, int dropped, string summary)
     {
         Source = source;
@@ -36,7 +38,9 @@ public sealed class TokenizedSet
         TargetTokens = examples.Sum(e => (long)e.TargetCount);
     }
 
+    /// <summary>The file the data came from.</summary>
     public string Source { get; }
+    /// <summary>The sequences, in file order for pairs and text order for windows.</summary>
     public IReadOnlyList<TokenizedExample> Examples { get; }
     /// <summary>Input tokens over all sequences.</summary>
     public long TotalTokens { get; }
@@ -50,6 +54,7 @@ public sealed class TokenizedSet
     public string Summary { get; }
 }
 
+/// <summary>Turns a dataset into sequences with shifted labels, for training and evaluation.</summary>
 public static class Tokenization
 {
     /// <summary>The label of a position without loss (the value PyTorch's cross-entropy ignores by default).</summary>

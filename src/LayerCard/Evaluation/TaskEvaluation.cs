@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Evaluation;
 
+/// <summary>What a task is scored by: completion loss (lower is better), label-word accuracy, GSM8K exact match of the final answer, or E2E corpus BLEU-4.</summary>
 public enum TaskMetric { Loss, Accuracy, ExactMatch, Bleu }
 
 /// <summary>One evaluation's figures; which are set depends on the metric.</summary>
@@ -30,6 +31,7 @@ public sealed record EvaluationResult(
 /// </summary>
 public static class TaskEvaluation
 {
+    /// <summary>The metric a data format is scored by unless told otherwise: accuracy for classification, exact match for GSM8K, BLEU for E2E, loss for the rest.</summary>
     public static TaskMetric DefaultMetric(DataFormat format) => format switch
     {
         DataFormat.Classification => TaskMetric.Accuracy,
@@ -38,6 +40,7 @@ public static class TaskEvaluation
         _ => TaskMetric.Loss,
     };
 
+    /// <summary>Scores the model on <paramref name="data"/> by <paramref name="metric"/>; <paramref name="maxLength"/> and <paramref name="batchSize"/> apply to the scoring metrics, <paramref name="maxNewTokens"/> to the generating ones.</summary>
     public static EvaluationResult Run(CausalLM model, ITokenizer tokenizer, TaskDataset data, TaskMetric metric, int maxLength, int batchSize, Device device, int maxNewTokens = 64)
     {
         return metric switch
@@ -50,6 +53,7 @@ public static class TaskEvaluation
         };
     }
 
+    /// <summary>Mean completion loss (nats per target token) and perplexity over the tokenized data.</summary>
     public static EvaluationResult Loss(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device)
     {
         var set = Tokenization.Tokenize(data, tokenizer, maxLength);
@@ -88,6 +92,7 @@ public static class TaskEvaluation
             MajorityBaseline: baseline, MajorityLabel: labels[majority]);
     }
 
+    /// <summary>Greedy generation (up to <paramref name="maxNewTokens"/> tokens or EOS) for each example, scored by whether its final number matches the reference's "#### answer"; the first three completions are kept as samples.</summary>
     public static EvaluationResult ExactMatch(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device)
     {
         int correct = 0;
@@ -101,6 +106,7 @@ public static class TaskEvaluation
         return new EvaluationResult(TaskMetric.ExactMatch, data.Examples.Count, ExactMatch: (double)correct / Math.Max(1, data.Examples.Count), Samples: samples);
     }
 
+    /// <summary>Greedy one-line generation for each distinct input, scored by corpus BLEU-4 and ROUGE-L against all references of that input; the first three generations are kept as samples.</summary>
     public static EvaluationResult Bleu(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device)
     {
         var (inputs, references) = ReferenceGrouping.Group(data.Examples.Select(e => (e.Group ?? e.Prompt, e.Completion.Trim())));

@@ -11,6 +11,10 @@ namespace LayerCard.Lora;
 /// </summary>
 public sealed class LoraAdapter : ILinearAdapter, IDisposable
 {
+    /// <summary>Creates an adapter for <paramref name="target"/>: A drawn from <paramref name="generator"/> on the target's device, B zero. It is not attached; the caller sets <see cref="AdaptableLinear.Adapter"/>.</summary>
+    /// <param name="scaling">The factor on B A x (alpha / r, or alpha / sqrt(r) with rsLoRA).</param>
+    /// <param name="dropout">Probability of zeroing an input element before A, in training only.</param>
+    /// <param name="dropoutSource">The shared generator for dropout masks; a private one (seed 0) when null.</param>
     public LoraAdapter(AdaptableLinear target, int rank, double scaling, double dropout, torch.Generator generator, DropoutSource? dropoutSource = null)
     {
         this.dropoutSource = dropoutSource ?? new DropoutSource();
@@ -27,16 +31,24 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
         }
     }
 
+    /// <summary>The frozen module this adapter corrects.</summary>
     public AdaptableLinear Target { get; }
+    /// <summary>The down-projection, [rank, in_features], trainable.</summary>
     public Parameter A { get; }
+    /// <summary>The up-projection, [out_features, rank], trainable; zero at the start.</summary>
     public Parameter B { get; }
+    /// <summary>The factor applied to B A x.</summary>
     public double Scaling { get; }
+    /// <summary>Dropout probability on the adapter's input during training.</summary>
     public double Dropout { get; }
+    /// <summary>The adapter's rank r.</summary>
     public int Rank => (int)A.shape[0];
+    /// <summary>Trainable parameters in A and B together.</summary>
     public long ParameterCount => A.numel() + B.numel();
 
     private readonly DropoutSource dropoutSource;
 
+    /// <summary>The correction scaling * B A x for <paramref name="input"/> shaped like the module's output; dropout is applied to the input only when <paramref name="training"/>.</summary>
     public Tensor Delta(Tensor input, bool training)
     {
         var x = Dropout > 0 && training ? ApplyDropout(input) : input;
@@ -60,6 +72,7 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
         return Target.FanInFanOut ? delta.t() : delta;
     }
 
+    /// <summary>Frees A and B.</summary>
     public void Dispose()
     {
         A.Dispose();
@@ -70,7 +83,9 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
 /// <summary>The generator every adapter of one LoRA model draws its dropout masks from; the trainer reseeds it each step.</summary>
 public sealed class DropoutSource
 {
+    /// <summary>The generator masks are drawn from; seed 0 until the first <see cref="Reseed"/>.</summary>
     public torch.Generator Generator { get; private set; } = new(0);
 
+    /// <summary>Replaces the generator with a new one seeded with <paramref name="seed"/>.</summary>
     public void Reseed(long seed) => Generator = new torch.Generator((ulong)seed);
 }

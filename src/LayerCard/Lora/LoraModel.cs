@@ -21,8 +21,11 @@ public sealed class LoraModel : IDisposable
         this.adapters = adapters;
     }
 
+    /// <summary>The model the adapters are injected into.</summary>
     public CausalLM Model { get; }
+    /// <summary>The LoRA settings the adapters were made with.</summary>
     public LoraConfig Config { get; }
+    /// <summary>Whether the adapters are currently folded into the base weights (see <see cref="Merge"/>).</summary>
     public bool Merged { get; private set; }
 
     /// <summary>Where the adapters' dropout masks come from (reseeded by the trainer at every step).</summary>
@@ -31,8 +34,10 @@ public sealed class LoraModel : IDisposable
     /// <summary>Adapters by the HF path of the module they wrap ("model.layers.3.self_attn.q_proj").</summary>
     public IReadOnlyDictionary<string, LoraAdapter> Adapters => adapters;
 
+    /// <summary>Trainable parameters across all adapters (A and B of each).</summary>
     public long TrainableParameterCount => adapters.Values.Sum(a => a.ParameterCount);
 
+    /// <summary>The A and B of every adapter, ordered by module path so optimizer state lines up between runs.</summary>
     public IEnumerable<Parameter> TrainableParameters() =>
         adapters.OrderBy(a => a.Key, StringComparer.Ordinal).SelectMany(a => new[] { a.Value.A, a.Value.B });
 
@@ -83,6 +88,7 @@ public sealed class LoraModel : IDisposable
         Merged = true;
     }
 
+    /// <summary>Subtracts the folded adapters from the base weights again and applies them separately, as before <see cref="Merge"/>.</summary>
     public void Unmerge()
     {
         if (!Merged) return;

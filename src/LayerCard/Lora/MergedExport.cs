@@ -12,6 +12,7 @@ namespace LayerCard.Lora;
 /// </summary>
 public static class MergedExport
 {
+    /// <summary>Writes <paramref name="loaded"/>'s base weights as float32 model.safetensors (llama2.c q/k rows reordered to HF's rotary layout), a config.json (the source's own with torch_dtype float32, or one built for Llama), and the tokenizer files found beside the source; the whole folder is replaced atomically. Adapters not merged first are not included.</summary>
     public static void Write(string directory, LoadedModel loaded)
     {
         var config = loaded.Config;

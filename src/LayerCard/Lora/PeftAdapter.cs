@@ -15,7 +15,9 @@ namespace LayerCard.Lora;
 /// </summary>
 public static class PeftAdapter
 {
+    /// <summary>PEFT's settings file in an adapter folder.</summary>
     public const string ConfigFile = "adapter_config.json";
+    /// <summary>PEFT's weights file in an adapter folder.</summary>
     public const string WeightsFile = "adapter_model.safetensors";
     private const string KeyPrefix = "base_model.model.";
 
@@ -23,6 +25,7 @@ public static class PeftAdapter
     public static JsonObject ConfigJson(LoraConfig config, CausalLM model, string baseModel) =>
         ConfigJson(config, model.LayersPattern, model.Config.Family == "gpt2", baseModel);
 
+    /// <summary>PEFT's LoraConfig fields for <paramref name="config"/> on a model whose layers PEFT finds under <paramref name="layersPattern"/>; <paramref name="baseModel"/> becomes base_model_name_or_path.</summary>
     /// <param name="fanInFanOut">True for GPT-2, whose Conv1D weights are stored [in, out].</param>
     public static JsonObject ConfigJson(LoraConfig config, string layersPattern, bool fanInFanOut, string baseModel) => new()
     {
@@ -47,6 +50,7 @@ public static class PeftAdapter
         ["revision"] = null,
     };
 
+    /// <summary>Writes the adapters' A and B (on the CPU, under PEFT's key names) and adapter_config.json into <paramref name="directory"/>; <paramref name="baseModel"/> is recorded as base_model_name_or_path.</summary>
     public static void Save(string directory, LoraModel lora, string baseModel)
     {
         var tensors = new Dictionary<string, Tensor>();

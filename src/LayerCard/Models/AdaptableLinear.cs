@@ -30,16 +30,23 @@ public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
     private readonly Parameter? bias;
 #pragma warning restore IDE1006
 
+    /// <summary>Input width.</summary>
     public int InFeatures { get; }
+    /// <summary>Output width.</summary>
     public int OutFeatures { get; }
     /// <summary>True for GPT-2's Conv1D, whose weight is stored [in, out] (PEFT's fan_in_fan_out).</summary>
     public bool FanInFanOut { get; }
     /// <summary>The module's path in the Hugging Face model, e.g. "model.layers.3.self_attn.q_proj".</summary>
     public string Path { get; }
 
+    /// <summary>The LoRA adapter whose output is added to this module's, or null.</summary>
     public ILinearAdapter? Adapter { get; set; }
+    /// <summary>The probe that sees this module's input and output during the Layer Card pass, or null.</summary>
     public ILinearProbe? Probe { get; set; }
 
+    /// <summary>A module with an uninitialised weight (filled by the weight loader) and a zero bias when <paramref name="hasBias"/>; neither requires gradients.</summary>
+    /// <param name="path">The module's Hugging Face path; its last part is the module's name.</param>
+    /// <param name="fanInFanOut">Store the weight [in, out], as GPT-2's Conv1D does.</param>
     public AdaptableLinear(string path, int inFeatures, int outFeatures, bool hasBias, bool fanInFanOut = false)
         : base(path.Split('.').Last())
     {
@@ -53,7 +60,9 @@ public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The frozen weight in its storage layout: [out, in], or [in, out] when <see cref="FanInFanOut"/>.</summary>
     public Parameter Weight => weight;
+    /// <summary>The frozen bias [out], or null.</summary>
     public Parameter? Bias => bias;
 
     /// <summary>The weight as the usual [out, in] matrix, whatever the storage layout.</summary>

@@ -5,6 +5,7 @@ namespace LayerCard.Models;
 /// <summary>Causal scaled dot-product attention with a KV cache and grouped-query heads.</summary>
 internal static class Attention
 {
+    /// <summary>Causal attention of the new positions' queries over the cached and new keys and values (appended to <paramref name="cache"/> when given); returns [batch, heads, positions, headDim]. <paramref name="groupSize"/> query heads share each key/value head.</summary>
     /// <param name="q">[batch, heads, positions, headDim]</param>
     /// <param name="k">[batch, kvHeads, positions, headDim] for the new positions</param>
     /// <param name="v">[batch, kvHeads, positions, headDim] for the new positions</param>

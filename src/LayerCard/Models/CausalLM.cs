@@ -10,6 +10,7 @@ public sealed class KvCache : IDisposable
     private readonly Tensor?[] keys;
     private readonly Tensor?[] values;
 
+    /// <summary>An empty cache for a model of <paramref name="layers"/> layers.</summary>
     public KvCache(int layers)
     {
         keys = new Tensor?[layers];
@@ -19,6 +20,7 @@ public sealed class KvCache : IDisposable
     /// <summary>Number of positions already cached (read before the current forward appends to it).</summary>
     public long Length { get; private set; }
 
+    /// <summary>Appends a layer's keys and values for the new positions ([batch, kvHeads, positions, headDim], detached) and returns all cached ones, the new included.</summary>
     public (Tensor Keys, Tensor Values) Append(int layer, Tensor newKeys, Tensor newValues)
     {
         var k = keys[layer] is null ? newKeys.detach() : torch.cat([keys[layer]!, newKeys.detach()], 2);
@@ -33,6 +35,7 @@ public sealed class KvCache : IDisposable
     /// <summary>Called once per forward, after every layer has appended its new positions.</summary>
     public void Advance(long positions) => Length += positions;
 
+    /// <summary>Frees the cached tensors.</summary>
     public void Dispose()
     {
         foreach (var t in keys) t?.Dispose();
@@ -48,6 +51,7 @@ public abstract class CausalLM : nn.Module
 {
     protected CausalLM(string name, ModelConfig config) : base(name) => Config = config;
 
+    /// <summary>The model's shape and settings, as read from its checkpoint.</summary>
     public ModelConfig Config { get; }
 
     /// <summary>

@@ -6,6 +6,7 @@ namespace LayerCard.Models;
 /// <summary>Cross-entropy over completion tokens only (labels of -100 are prompt or padding).</summary>
 public static class CompletionLoss
 {
+    /// <summary>The label that marks a position as not scored (prompt or padding), as in PyTorch's cross_entropy.</summary>
     public const long IgnoreIndex = -100;
 
     /// <summary>Summed loss over the batch's target tokens (divide by the token count for the mean).</summary>

@@ -3,6 +3,12 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Models;
 
+/// <summary>How <see cref="Generation.Generate"/> chooses tokens.</summary>
+/// <param name="MaxNewTokens">Most tokens to produce; generation also stops at the model's context length.</param>
+/// <param name="Temperature">Softmax temperature; 0 or less picks the most likely token every time (greedy).</param>
+/// <param name="TopK">When sampling, keep only the K most likely tokens; 0 keeps all.</param>
+/// <param name="Seed">Seed of the sampling generator, so sampled output is reproducible.</param>
+/// <param name="StopToken">A token that ends generation when chosen (not included in the output), usually EOS.</param>
 public sealed record GenerationOptions(int MaxNewTokens = 64, double Temperature = 0.0, int TopK = 0, long Seed = 0, int? StopToken = null);
 
 /// <summary>Autoregressive decoding with a KV cache: the prompt is run once, then one position per step.</summary>

@@ -14,6 +14,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
 {
     private readonly Gpt2Model transformer;
 
+    /// <summary>A GPT-2 with uninitialised, frozen weights of the configured shape; the weight loader fills them.</summary>
     public Gpt2LMHeadModel(ModelConfig config) : base("GPT2LMHeadModel", config)
     {
         transformer = new Gpt2Model(config);
@@ -57,10 +58,14 @@ public sealed class Gpt2LMHeadModel : CausalLM
 
     private sealed class Gpt2Model : nn.Module
     {
+        /// <summary>Token and position embeddings (wte, wpe); wte also serves as the output head.</summary>
         public readonly Embedding wte, wpe;
+        /// <summary>The transformer blocks, one per layer.</summary>
         public readonly ModuleList<Gpt2Block> h;
+        /// <summary>The final LayerNorm before the output head.</summary>
         public readonly LayerNorm ln_f;
 
+        /// <summary>The "transformer" module: embeddings, blocks and the final norm, every parameter frozen.</summary>
         public Gpt2Model(ModelConfig config) : base("transformer")
         {
             wte = nn.Embedding(config.Vocab, config.Hidden);
@@ -79,6 +84,7 @@ internal sealed class Gpt2Block : nn.Module
     private readonly Gpt2Attention attn;
     private readonly Gpt2Mlp mlp;
 
+    /// <summary>Block <paramref name="index"/>, its linear modules named under "transformer.h.INDEX.".</summary>
     public Gpt2Block(ModelConfig config, int index) : base($"{index}")
     {
         var prefix = $"transformer.h.{index}.";
@@ -94,8 +100,10 @@ internal sealed class Gpt2Block : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The block's adaptable modules by their path inside the block ("attn.c_attn", "mlp.c_proj").</summary>
     public IReadOnlyDictionary<string, AdaptableLinear> Linears { get; }
 
+    /// <summary>Pre-norm residual block: attention then MLP, each added to the stream.</summary>
     public Tensor Forward(Tensor hidden, KvCache? cache, int layerIndex)
     {
         var h = hidden + attn.Forward(ln_1.call(hidden), cache, layerIndex);
@@ -105,9 +113,11 @@ internal sealed class Gpt2Block : nn.Module
 
 internal sealed class Gpt2Attention : nn.Module
 {
+    /// <summary>The fused q/k/v projection (hidden to 3 x hidden) and the output projection, both Conv1D layout.</summary>
     public readonly AdaptableLinear c_attn, c_proj;
     private readonly ModelConfig config;
 
+    /// <summary>The attention of one block; <paramref name="prefix"/> is its module path ending in "attn.".</summary>
     public Gpt2Attention(ModelConfig config, string prefix) : base("attn")
     {
         this.config = config;
@@ -116,6 +126,7 @@ internal sealed class Gpt2Attention : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Multi-head causal self-attention over x [batch, positions, hidden], using and extending the cache when given.</summary>
     public Tensor Forward(Tensor x, KvCache? cache, int layerIndex)
     {
         long batch = x.shape[0], positions = x.shape[1];
@@ -127,8 +138,10 @@ internal sealed class Gpt2Attention : nn.Module
 
 internal sealed class Gpt2Mlp : nn.Module
 {
+    /// <summary>The expansion (hidden to intermediate) and projection back, both Conv1D layout.</summary>
     public readonly AdaptableLinear c_fc, c_proj;
 
+    /// <summary>The MLP of one block; <paramref name="prefix"/> is its module path ending in "mlp.".</summary>
     public Gpt2Mlp(ModelConfig config, string prefix) : base("mlp")
     {
         c_fc = new AdaptableLinear(prefix + "c_fc", config.Hidden, config.Intermediate, true, fanInFanOut: true);
@@ -136,6 +149,7 @@ internal sealed class Gpt2Mlp : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>c_proj(gelu_new(c_fc(x))).</summary>
     public Tensor Forward(Tensor x) => c_proj.call(GeluNew(c_fc.call(x)));
 
     /// <summary>GPT-2's "gelu_new": the tanh approximation of GELU.</summary>

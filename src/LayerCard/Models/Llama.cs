@@ -15,6 +15,7 @@ public sealed class LlamaForCausalLM : CausalLM
     private readonly LlamaModel model;
     private readonly AdaptableLinear? lm_head;
 
+    /// <summary>A Llama-family model with uninitialised weights of the configured shape, and a separate lm_head unless the embeddings are tied; the weight loader fills them.</summary>
     public LlamaForCausalLM(ModelConfig config) : base("LlamaForCausalLM", config)
     {
         model = new LlamaModel(config);
@@ -52,10 +53,14 @@ public sealed class LlamaForCausalLM : CausalLM
 
     private sealed class LlamaModel : nn.Module
     {
+        /// <summary>The token embedding; also the output head when the embeddings are tied.</summary>
         public readonly Embedding embed_tokens;
+        /// <summary>The decoder layers.</summary>
         public readonly ModuleList<LlamaDecoderLayer> layers;
+        /// <summary>The final RMSNorm before the output head.</summary>
         public readonly RmsNorm norm;
 
+        /// <summary>The "model" module: embedding, decoder layers and the final norm.</summary>
         public LlamaModel(ModelConfig config) : base("model")
         {
             embed_tokens = nn.Embedding(config.Vocab, config.Hidden);
@@ -65,6 +70,7 @@ public sealed class LlamaForCausalLM : CausalLM
             RegisterComponents();
         }
 
+        /// <summary>Token embeddings for ids [batch, positions].</summary>
         public Tensor Embed(Tensor ids) => embed_tokens.call(ids);
     }
 }
@@ -76,6 +82,7 @@ internal sealed class LlamaDecoderLayer : nn.Module
     private readonly RmsNorm input_layernorm;
     private readonly RmsNorm post_attention_layernorm;
 
+    /// <summary>Decoder layer <paramref name="index"/>, its linear modules named under "model.layers.INDEX.".</summary>
     public LlamaDecoderLayer(ModelConfig config, int index) : base($"{index}")
     {
         var prefix = $"model.layers.{index}.";
@@ -92,8 +99,10 @@ internal sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The layer's adaptable modules by their path inside the layer ("self_attn.q_proj", "mlp.down_proj").</summary>
     public IReadOnlyDictionary<string, AdaptableLinear> Linears { get; }
 
+    /// <summary>Pre-norm residual layer: attention then SwiGLU MLP, each added to the stream; <paramref name="angles"/> are the rotary angles of the new positions.</summary>
     public Tensor Forward(Tensor hidden, Tensor angles, KvCache? cache, int layerIndex)
     {
         var h = hidden + self_attn.Forward(input_layernorm.call(hidden), angles, cache, layerIndex);
@@ -103,10 +112,12 @@ internal sealed class LlamaDecoderLayer : nn.Module
 
 internal sealed class LlamaAttention : nn.Module
 {
+    /// <summary>The query, key, value and output projections; k and v have KvHeads heads.</summary>
     public readonly AdaptableLinear q_proj, k_proj, v_proj, o_proj;
     private readonly RmsNorm? q_norm, k_norm;
     private readonly ModelConfig config;
 
+    /// <summary>The attention of layer <paramref name="index"/>: q/k/v biases when the config has them (and an o_proj bias for Llama and Mistral), plus per-head q/k RMSNorm for Qwen3.</summary>
     public LlamaAttention(ModelConfig config, string prefix, int index) : base("self_attn")
     {
         this.config = config;
@@ -124,6 +135,7 @@ internal sealed class LlamaAttention : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Grouped-query causal self-attention over x [batch, positions, hidden] with rotary positions, using and extending the cache when given.</summary>
     public Tensor Forward(Tensor x, Tensor angles, KvCache? cache, int layerIndex)
     {
         long batch = x.shape[0], positions = x.shape[1];
@@ -141,8 +153,10 @@ internal sealed class LlamaAttention : nn.Module
 
 internal sealed class LlamaMlp : nn.Module
 {
+    /// <summary>SwiGLU's gate, up and down projections.</summary>
     public readonly AdaptableLinear gate_proj, up_proj, down_proj;
 
+    /// <summary>The MLP of one layer; <paramref name="prefix"/> is its module path ending in "mlp.".</summary>
     public LlamaMlp(ModelConfig config, string prefix) : base("mlp")
     {
         gate_proj = new AdaptableLinear(prefix + "gate_proj", config.Hidden, config.Intermediate, false);
@@ -151,5 +165,6 @@ internal sealed class LlamaMlp : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>down(silu(gate(x)) * up(x)).</summary>
     public Tensor Forward(Tensor x) => down_proj.call(nn.functional.silu(gate_proj.call(x)) * up_proj.call(x));
 }

@@ -10,19 +10,28 @@ namespace LayerCard.Models;
 /// <summary>A frozen base model ready to run, with where it came from.</summary>
 public sealed class LoadedModel(CausalLM model, ITokenizer? tokenizer, string source, string fileDType, string contentHash, Device device) : IDisposable
 {
+    /// <summary>The model, in eval mode with frozen weights.</summary>
     public CausalLM Model { get; } = model;
+    /// <summary>The model's shape and settings.</summary>
     public ModelConfig Config => Model.Config;
+    /// <summary>The tokenizer given or found beside the model, or null when there is none.</summary>
     public ITokenizer? Tokenizer { get; } = tokenizer;
+    /// <summary>The model folder or llama2.c file the weights were read from.</summary>
     public string Source { get; } = source;
+    /// <summary>The dtype the weights were stored in on disk, e.g. "BF16" (always "F32" for llama2.c); the model itself runs in fp32.</summary>
     public string FileDType { get; } = fileDType;
+    /// <summary>A sha256 fingerprint of the weights: of the whole file for llama2.c, of headers and samples for safetensors (see <see cref="HfCheckpoint.ContentHash"/>).</summary>
     public string ContentHash { get; } = contentHash;
+    /// <summary>The device the model was moved to.</summary>
     public Device Device { get; } = device;
+    /// <summary>Number of base (frozen) parameters.</summary>
     public long ParameterCount => Model.BaseParameters().Values.Sum(p => p.numel());
 
     /// <summary>The tokenizer, or a refusal naming the model file and the "tokenizer" field when none was found.</summary>
     public ITokenizer RequireTokenizer() =>
         Tokenizer ?? throw BadInputException.Naming("tokenizer", n => $"{Source}: no tokenizer found beside the model; pass {n("tokenizer")}");
 
+    /// <summary>Frees the model and, when disposable, the tokenizer.</summary>
     public void Dispose()
     {
         Model.Dispose();
@@ -157,9 +166,13 @@ public static class ModelLoader
 
     private sealed class CheckpointSource(HfCheckpoint checkpoint) : ITensorSource
     {
+        /// <summary>The model folder.</summary>
         public string Origin => checkpoint.Directory;
+        /// <summary>Every tensor name in the checkpoint.</summary>
         public IReadOnlyCollection<string> Names => checkpoint.Names;
+        /// <summary>A tensor's shape from its header entry.</summary>
         public long[] Shape(string name) => checkpoint.Entry(name).Shape;
+        /// <summary>Reads a tensor converted to <paramref name="dtype"/>.</summary>
         public Tensor Read(string name, ScalarType dtype) => checkpoint.Read(name, dtype);
     }
 }

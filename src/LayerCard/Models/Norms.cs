@@ -12,6 +12,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
     private readonly double epsilon;
 
+    /// <summary>A norm over the last dimension of width <paramref name="size"/>, with its weight set to ones until a checkpoint is loaded.</summary>
     public RmsNorm(string name, int size, double epsilon) : base(name)
     {
         this.epsilon = epsilon;

@@ -9,20 +9,28 @@ public interface ITensorSource
 {
     /// <summary>What to name in error messages (a file or folder).</summary>
     string Origin { get; }
+    /// <summary>Every tensor name the source holds.</summary>
     IReadOnlyCollection<string> Names { get; }
+    /// <summary>The shape of tensor <paramref name="name"/>, without reading it.</summary>
     long[] Shape(string name);
+    /// <summary>Reads tensor <paramref name="name"/> as a new tensor of <paramref name="dtype"/>.</summary>
     Tensor Read(string name, ScalarType dtype);
 }
 
 /// <summary>Tensors already in memory (llama2.c files, tests).</summary>
 public sealed class InMemoryTensorSource(string origin, IReadOnlyDictionary<string, Tensor> tensors) : ITensorSource
 {
+    /// <summary>The name used in refusals.</summary>
     public string Origin => origin;
+    /// <summary>The names of the tensors held.</summary>
     public IReadOnlyCollection<string> Names => tensors.Keys.ToList();
+    /// <summary>A held tensor's shape.</summary>
     public long[] Shape(string name) => tensors[name].shape;
+    /// <summary>A held tensor converted to <paramref name="dtype"/>.</summary>
     public Tensor Read(string name, ScalarType dtype) => tensors[name].to(dtype);
 }
 
+/// <summary>Builds models from configs and fills them from checkpoints.</summary>
 public static class WeightLoading
 {
     /// <summary>

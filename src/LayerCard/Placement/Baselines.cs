@@ -6,8 +6,10 @@ namespace LayerCard.Placement;
 /// <summary>The simple placements an honest comparison needs beside the card's.</summary>
 public static class Baselines
 {
+    /// <summary>The baseline method names <see cref="Choose"/> knows.</summary>
     public static readonly IReadOnlyList<string> Names = ["all", "random", "even", "top", "bottom", "resnorm-top"];
 
+    /// <summary>The layers baseline <paramref name="method"/> picks: all layers, K seeded random ones, K spread evenly, the top or bottom K, or the K with the largest resnorm on <paramref name="card"/> (which that method needs). Returned in ascending order.</summary>
     public static int[] Choose(string method, int layers, int k, long seed, CardDocument? card = null) => method switch
     {
         "all" => Enumerable.Range(0, layers).ToArray(),

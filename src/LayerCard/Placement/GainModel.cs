@@ -11,6 +11,7 @@ public sealed class GainModel
     private readonly double[] gains;
     private readonly double[,] coupling;
 
+    /// <summary>Reads the gains, coupling and cost model from <paramref name="card"/>; with measured single-layer and all-layer gains, calibrates <see cref="CouplingScale"/> to the all-layer measurement.</summary>
     public GainModel(CardDocument card)
     {
         Card = card;
@@ -37,9 +38,13 @@ public sealed class GainModel
     /// run it is set so that the prediction for all layers equals that measurement; otherwise 1.
     /// </summary>
     public double CouplingScale { get; private set; } = 1;
+    /// <summary>The model's layer count.</summary>
     public int Layers { get; }
+    /// <summary>Whether every layer has a measured probe gain; otherwise all single gains are the signal's predicted gains.</summary>
     public bool UsesMeasuredGains { get; }
+    /// <summary>Predicted gain of adapting every layer; the denominator of <see cref="GainFraction"/>.</summary>
     public double FullGain { get; }
+    /// <summary>Each layer's gain alone (loss reduction in nats per target token; negatives as 0), indexed by layer.</summary>
     public IReadOnlyList<double> SingleGains => gains;
 
     /// <summary>
@@ -80,6 +85,7 @@ public sealed class GainModel
         return (low + high) / 2;
     }
 
+    /// <summary>The set's predicted gain as a fraction of <see cref="FullGain"/>; 0 when the full gain is not positive.</summary>
     public double GainFraction(IReadOnlyCollection<int> set) => FullGain > 0 ? Gain(set) / FullGain : 0;
 
     /// <summary>Predicted step time as a fraction of the all-layer step time (see <see cref="CostPredictor"/>).</summary>
@@ -88,6 +94,7 @@ public sealed class GainModel
     /// <summary>Predicted peak memory as a fraction of the all-layer one (see <see cref="CostPredictor"/>).</summary>
     public double MemoryFraction(IReadOnlyCollection<int> set) => Cost.MemoryFraction(set);
 
+    /// <summary>LoRA parameters of the set at the card's rank.</summary>
     public long AdapterParameters(IReadOnlyCollection<int> set) => set.Sum(l => Card.Layers[l].AdapterParameters);
 
     /// <summary>The strongest coupling of <paramref name="layer"/> to another member of the set, and which.</summary>

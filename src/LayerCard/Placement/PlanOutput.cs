@@ -12,15 +12,18 @@ namespace LayerCard.Placement;
 /// </summary>
 public static class PlanOutput
 {
+    /// <summary>The card's LoRA configuration (targets, rank, alpha) on <paramref name="layers"/>, with dropout 0.05 and no rsLoRA.</summary>
     public static LoraConfig LoraConfigOf(CardDocument card, IReadOnlyList<int> layers) =>
         new(card.Lora.Rank, card.Lora.Alpha, 0.05, false, card.Lora.Targets, layers);
 
+    /// <summary>PEFT's adapter_config.json for the card's LoRA on <paramref name="layers"/>.</summary>
     public static JsonObject AdapterConfig(CardDocument card, IReadOnlyList<int> layers)
     {
         var gpt2 = card.Model.Architecture == "GPT2LMHeadModel";
         return PeftAdapter.ConfigJson(LoraConfigOf(card, layers), gpt2 ? "h" : "layers", gpt2, card.Model.Reference);
     }
 
+    /// <summary>Writes plan.json at <paramref name="planPath"/> (the plan, its predictions, reasons per layer, an axolotl snippet and the Pareto front when given) and adapter_config.json beside it, each atomically.</summary>
     public static void Write(string planPath, CardDocument card, Plan plan, IReadOnlyList<Plan>? pareto, GainModel model)
     {
         var json = new JsonObject

@@ -27,8 +27,18 @@ public sealed record PlanRequest(
     PlanObjective Objective, int? Layers = null, double? TargetGain = null, double? BudgetTime = null,
     double? BudgetMemory = null, int? MaxAdaptedLayers = null);
 
+/// <summary>Why a layer is in a plan: its single-layer gain and rank, its strongest coupling within the plan, and whether it sets the backward span.</summary>
 public sealed record LayerReason(int Layer, string Why);
 
+/// <summary>A chosen placement with its predictions.</summary>
+/// <param name="Objective">The objective's name in lower case, or "pareto" for front members.</param>
+/// <param name="Layers">The adapted layers, ascending.</param>
+/// <param name="PredictedGain">Predicted validation-loss reduction, in nats per target token.</param>
+/// <param name="PredictedGainFraction">Predicted gain as a fraction of adapting every layer.</param>
+/// <param name="PredictedStepSeconds">Predicted seconds per training step (relative units when the card has no cost model).</param>
+/// <param name="PredictedTimeFraction">Step time as a fraction of adapting every layer.</param>
+/// <param name="PredictedMemoryFraction">Peak memory increment as a fraction of adapting every layer.</param>
+/// <param name="AdapterParameters">LoRA parameters of the placement.</param>
 public sealed record Plan(
     string Objective, IReadOnlyList<int> Layers, double PredictedGain, double PredictedGainFraction,
     double? PredictedStepSeconds, double PredictedTimeFraction, double PredictedMemoryFraction, long AdapterParameters,
@@ -41,6 +51,7 @@ public sealed record Plan(
 /// </summary>
 public static class Planner
 {
+    /// <summary>Models with at most this many layers have every subset searched; larger ones use the greedy search.</summary>
     public const int ExhaustiveLimit = 16;
 
     /// <summary>
@@ -93,6 +104,7 @@ public static class Planner
         return front.Select(s => Describe(model, "pareto", s)).ToList();
     }
 
+    /// <summary>The plan for a given set of layers: its predictions and a reason per layer.</summary>
     public static Plan Describe(GainModel model, string objective, IReadOnlyList<int> layers)
     {
         var set = layers.Order().ToArray();

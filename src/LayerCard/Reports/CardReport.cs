@@ -6,8 +6,10 @@ namespace LayerCard.Reports;
 /// <summary>The card as a self-contained HTML page (and PNG charts): every column per layer and the coupling heat map.</summary>
 public static class CardReport
 {
+    /// <summary>A new report titled after the card's model and data, holding the card (see <see cref="AddTo"/>).</summary>
     public static HtmlReport Html(CardDocument card) => AddTo(new HtmlReport($"Layer Card: {card.Model.Reference} on {card.Dataset.Reference}"), card);
 
+    /// <summary>Appends the card to <paramref name="report"/>: a one-paragraph description, the per-layer table (times in ms, memory in MiB), the charts as PNGs, and the summary lines of <see cref="CardSummary.ToMarkdown"/>.</summary>
     public static HtmlReport AddTo(HtmlReport report, CardDocument card)
     {
         report.Paragraph($"{card.Model.Architecture}, {card.Model.Layers} layers, hidden {card.Model.Hidden}, model sha256 {card.Model.ContentSha256[..Math.Min(16, card.Model.ContentSha256.Length)]}…; " +

@@ -6,6 +6,7 @@ namespace LayerCard.Reports;
 /// <summary>The card as Markdown: the per-layer table, the card's predictiveness and its own cost.</summary>
 public static class CardSummary
 {
+    /// <summary>The card as a Markdown document: title, setup line, per-layer table (times in ms, memory in MiB), how well the signals predicted measured gains, the cost model, and what the card itself cost in seconds.</summary>
     public static string ToMarkdown(CardDocument card)
     {
         var text = new System.Text.StringBuilder();

@@ -24,22 +24,28 @@ public sealed record ScatterSeries(
 /// </summary>
 public static class Charts
 {
+    /// <summary>Width of line, bar and scatter charts, in pixels.</summary>
     public const int DefaultWidth = 900;
+    /// <summary>Height of line, bar and scatter charts, in pixels (heatmaps are drawn about this size square).</summary>
     public const int DefaultHeight = 540;
 
     /// <summary>Cell values are printed inside heatmap cells up to this many rows; beyond it they are unreadable.</summary>
     public const int HeatmapValueLimit = 16;
 
+    /// <summary>A line chart as PNG bytes; a legend is shown when there are several series or a named one.</summary>
     public static byte[] LineChart(string title, string xLabel, string yLabel, IReadOnlyList<Series> series) =>
         Png(BuildLine(title, xLabel, yLabel, series));
 
+    /// <summary>The line chart of <see cref="LineChart"/> as SVG text.</summary>
     public static string LineChartSvg(string title, string xLabel, string yLabel, IReadOnlyList<Series> series) =>
         Svg(BuildLine(title, xLabel, yLabel, series));
 
+    /// <summary>Grouped bars as PNG bytes: one group per category, one bar per series; every series needs a value per category.</summary>
     public static byte[] BarChart(string title, string xLabel, string yLabel,
         IReadOnlyList<string> categories, IReadOnlyList<BarSeries> series) =>
         Png(BuildBar(title, xLabel, yLabel, categories, series));
 
+    /// <summary>The bar chart of <see cref="BarChart"/> as SVG text.</summary>
     public static string BarChartSvg(string title, string xLabel, string yLabel,
         IReadOnlyList<string> categories, IReadOnlyList<BarSeries> series) =>
         Svg(BuildBar(title, xLabel, yLabel, categories, series));
@@ -48,20 +54,25 @@ public static class Charts
     public static byte[] Heatmap(string title, IReadOnlyList<string> labels, double[,] values, double min, double max) =>
         Png(BuildHeatmap(title, labels, values, min, max), square: true);
 
+    /// <summary>The heatmap of <see cref="Heatmap"/> as SVG text. The colour scale runs from <paramref name="min"/> to <paramref name="max"/> (from the data when that range is empty or not finite), diverging around zero when it spans both signs.</summary>
     public static string HeatmapSvg(string title, IReadOnlyList<string> labels, double[,] values, double min, double max) =>
         Svg(BuildHeatmap(title, labels, values, min, max), square: true);
 
+    /// <summary>Points as PNG bytes, each series in its own colour, with the point labels drawn beside their points.</summary>
     /// <param name="diagonal">Draws y = x, which makes predicted-versus-measured charts readable at a glance.</param>
     public static byte[] ScatterChart(string title, string xLabel, string yLabel,
         IReadOnlyList<ScatterSeries> series, bool diagonal = false) =>
         Png(BuildScatter(title, xLabel, yLabel, series, diagonal));
 
+    /// <summary>The scatter chart of <see cref="ScatterChart"/> as SVG text.</summary>
     public static string ScatterChartSvg(string title, string xLabel, string yLabel,
         IReadOnlyList<ScatterSeries> series, bool diagonal = false) =>
         Svg(BuildScatter(title, xLabel, yLabel, series, diagonal));
 
+    /// <summary>Writes PNG bytes to <paramref name="path"/> atomically.</summary>
     public static void SavePng(string path, byte[] png) => AtomicFile.WriteAllBytes(path, png);
 
+    /// <summary>Writes SVG text to <paramref name="path"/> atomically.</summary>
     public static void SaveSvg(string path, string svg) => AtomicFile.WriteAllText(path, svg);
 
     private static byte[] Png(Plot plot, bool square = false)

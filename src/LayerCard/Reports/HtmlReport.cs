@@ -15,11 +15,13 @@ public sealed class HtmlReport
     private readonly StringBuilder _body = new();
     private int _charts;
 
+    /// <summary>An empty report; <paramref name="title"/> becomes the page title and its only level-1 heading.</summary>
     public HtmlReport(string title) => _title = title;
 
     /// <summary>Charts added so far (one &lt;figure&gt; with one &lt;img&gt; or &lt;svg&gt; each).</summary>
     public int ChartCount => _charts;
 
+    /// <summary>Adds a heading.</summary>
     /// <param name="level">2 to 6; the report title is the only level-1 heading.</param>
     public HtmlReport Heading(string text, int level = 2)
     {
@@ -94,6 +96,7 @@ public sealed class HtmlReport
         return this;
     }
 
+    /// <summary>The complete page: inline CSS, a strict Content-Security-Policy, the title and everything added so far.</summary>
     public string ToHtml()
     {
         var sb = new StringBuilder(_body.Length + 4096);
@@ -144,9 +147,11 @@ public sealed class HtmlReport
 /// <summary>HTML escaping for text content and quoted attribute values.</summary>
 internal static class Html
 {
+    /// <summary>Escapes &amp;, &lt; and &gt; for text inside an element.</summary>
     public static string Text(string text) =>
         text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
 
+    /// <summary>Escapes text for an attribute value (quotes included).</summary>
     public static string Attribute(string text) =>
         Text(text).Replace("\"", "&quot;").Replace("'", "&#39;");
 }

@@ -17,6 +17,7 @@ internal static partial class SvgInliner
 {
     private static readonly XNamespace Xlink = "http://www.w3.org/1999/xlink";
 
+    /// <summary>The SVG as markup for an HTML page: ids and references prefixed with <paramref name="idPrefix"/>, unsafe content dropped, a viewBox added when missing, and <paramref name="label"/> as its accessible name. Text that is not an SVG document is an <see cref="ArgumentException"/> naming the label.</summary>
     public static string Inline(string svg, string idPrefix, string label)
     {
         XDocument doc;

@@ -8,6 +8,7 @@ namespace LayerCard.Reports;
 /// </summary>
 internal static class TableCells
 {
+    /// <summary>A cell's text: whole doubles in full, other doubles to five significant digits, other values in the invariant culture; null is blank.</summary>
     public static string Format(object? value) => value switch
     {
         null => "",

@@ -10,8 +10,10 @@ namespace LayerCard.Tokenizers;
 /// </summary>
 internal static class Gpt2Files
 {
+    /// <summary>GPT-2's end-of-text token, its only special token; it serves as both BOS and EOS.</summary>
     public const string EndOfText = "<|endoftext|>";
 
+    /// <summary>Builds a tokenizer from vocab.json and merges.txt, refusing ids or merges that do not fit the vocabulary (naming the file and line). BOS and EOS are &lt;|endoftext|&gt; when the vocabulary has it, unless <paramref name="configPath"/> (tokenizer_config.json) says otherwise.</summary>
     public static HfTokenizer Load(string vocabPath, string mergesPath, string? configPath)
     {
         var vocab = ReadVocab(vocabPath);

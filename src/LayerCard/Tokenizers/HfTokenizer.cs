@@ -24,10 +24,15 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     private readonly HashSet<int> _special;
     private readonly bool _byteLevel;
 
+    /// <summary>The file the tokenizer was read from, used in messages (for GPT-2 files, "vocab.json + merges.txt").</summary>
     public string Path { get; }
+    /// <summary>The tokenizer.json model type: BPE, WordPiece, WordLevel or Unigram.</summary>
     public string ModelType { get; }
+    /// <summary>The largest id in the vocabulary or the added tokens, plus one.</summary>
     public int VocabSize { get; }
+    /// <summary>The BOS id: from tokenizer_config.json when given, else the template post-processor's first special token, else the first of &lt;s&gt;, &lt;|begin_of_text|&gt;, &lt;bos&gt;, &lt;|startoftext|&gt; in the vocabulary; null when none applies.</summary>
     public int? BosId { get; private set; }
+    /// <summary>The EOS id, found as <see cref="BosId"/> is (the template's last special token; &lt;/s&gt;, &lt;|end_of_text|&gt;, &lt;eos&gt;, &lt;|endoftext|&gt;).</summary>
     public int? EosId { get; private set; }
 
     private HfTokenizer(string path, Native.Tokenizer native, Vocabulary vocabulary)
@@ -246,6 +251,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         throw BadInputException.InFile(configPath ?? Path, $"special token '{token}' is not in the vocabulary of {Path}");
     }
 
+    /// <summary>Encodes with the tokenizers library; the file's post-processor is not applied, so BOS is added only when <paramref name="addBos"/> is set. Text the library cannot encode is an <see cref="ArgumentException"/>.</summary>
     public int[] Encode(string text, bool addBos = false)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -284,6 +290,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         return text.ToString();
     }
 
+    /// <summary>One token as readable text: added tokens as written, byte-level pieces decoded to text (partial UTF-8 characters as &lt;0xXX&gt;), and SentencePiece's ▁ shown as a space.</summary>
     public string TokenText(int id)
     {
         CheckId(id);
@@ -299,6 +306,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         return _pieces[id];
     }
 
+    /// <summary>Whether the id is an added token marked special in tokenizer.json.</summary>
     public bool IsSpecial(int id) => _special.Contains(id);
 
     /// <summary>The id of a token spelled as in the vocabulary or the added tokens, or null.</summary>
@@ -310,12 +318,14 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
             throw new ArgumentOutOfRangeException(nameof(id), id, $"token id not in the vocabulary of {Path}");
     }
 
+    /// <summary>Releases the native tokenizer.</summary>
     public void Dispose() => _native.Dispose();
 
     /// <summary>What tokenizer.json says about ids, read here since the wrapper only encodes and decodes.</summary>
     private sealed record Vocabulary(
         string ModelType, Dictionary<int, string> Pieces, Dictionary<string, int> Ids, HashSet<int> Added, HashSet<int> Special, bool ByteLevel)
     {
+        /// <summary>Reads the vocabulary, the added tokens and whether the decoder is byte-level from a parsed tokenizer.json, refusing ids outside 0..2^24-1 and unsupported model types.</summary>
         public static Vocabulary Read(string path, JsonElement root)
         {
             if (root.ValueKind != JsonValueKind.Object) throw BadInputException.InFile(path, "expected a JSON object (a tokenizer.json)");

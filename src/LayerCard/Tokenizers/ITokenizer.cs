@@ -6,8 +6,11 @@ namespace LayerCard.Tokenizers;
 /// </summary>
 public interface ITokenizer
 {
+    /// <summary>Number of ids the model's embedding table needs: the largest id in use plus one.</summary>
     int VocabSize { get; }
+    /// <summary>The beginning-of-sequence token's id, or null when the tokenizer has none.</summary>
     int? BosId { get; }
+    /// <summary>The end-of-sequence token's id, or null when the tokenizer has none.</summary>
     int? EosId { get; }
 
     /// <summary>

@@ -11,7 +11,9 @@ namespace LayerCard.Tokenizers;
 /// </summary>
 public sealed partial class Llama2cTokenizer : ITokenizer
 {
+    /// <summary>The id of &lt;s&gt;, fixed by the llama2.c format.</summary>
     public const int Bos = 1;
+    /// <summary>The id of &lt;/s&gt;, fixed by the llama2.c format.</summary>
     public const int Eos = 2;
     private const int ByteOffset = 3;
 
@@ -23,9 +25,13 @@ public sealed partial class Llama2cTokenizer : ITokenizer
     // Keys are the piece bytes as Latin-1 strings: a lossless byte-to-char mapping usable as a dictionary key.
     private readonly Dictionary<string, int> _lookup;
 
+    /// <summary>The longest token in bytes, as the file's header states it.</summary>
     public int MaxTokenLength { get; }
+    /// <summary>The number of tokens read from the file.</summary>
     public int VocabSize => _pieces.Length;
+    /// <summary>Always <see cref="Bos"/>.</summary>
     public int? BosId => Bos;
+    /// <summary>Always <see cref="Eos"/>.</summary>
     public int? EosId => Eos;
 
     private Llama2cTokenizer(byte[][] pieces, float[] scores, int maxTokenLength)
@@ -101,6 +107,7 @@ public sealed partial class Llama2cTokenizer : ITokenizer
         return new Llama2cTokenizer(pieces.ToArray(), scores.ToArray(), maxTokenLength);
     }
 
+    /// <summary>Encodes as run.c does: a space is put in front of non-empty text, each UTF-8 character is looked up (unknown ones fall back to byte tokens, id = byte + 3), then the highest-scoring adjacent pairs are merged.</summary>
     public int[] Encode(string text, bool addBos = false)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -193,12 +200,14 @@ public sealed partial class Llama2cTokenizer : ITokenizer
         return Encoding.UTF8.GetString(bytes.ToArray());
     }
 
+    /// <summary>The token's bytes as UTF-8 text; byte tokens read as &lt;0xXX&gt;.</summary>
     public string TokenText(int id)
     {
         CheckId(id);
         return Encoding.UTF8.GetString(_pieces[id]);
     }
 
+    /// <summary>The token's merge score from the file; higher scores merge first.</summary>
     public float Score(int id)
     {
         CheckId(id);

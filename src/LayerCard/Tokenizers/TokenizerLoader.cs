@@ -5,9 +5,13 @@ namespace LayerCard.Tokenizers;
 /// <summary>Opens a tokenizer from a file or a folder, recognising its format by the files' names.</summary>
 public static class TokenizerLoader
 {
+    /// <summary>The HuggingFace tokenizer file name.</summary>
     public const string TokenizerJson = "tokenizer.json";
+    /// <summary>The HuggingFace tokenizer settings file, which names BOS and EOS.</summary>
     public const string TokenizerConfig = "tokenizer_config.json";
+    /// <summary>GPT-2's vocabulary file (token to id).</summary>
     public const string VocabJson = "vocab.json";
+    /// <summary>GPT-2's BPE merges file, one merge a line.</summary>
     public const string MergesTxt = "merges.txt";
 
     /// <summary>

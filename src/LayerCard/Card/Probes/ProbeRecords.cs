@@ -22,12 +22,15 @@ public sealed record CostModel(
     double MemoryBase, double MemoryPerBackwardLayer, double MemoryPerAdaptedLayer,
     double? TimeMeanRelativeError, double? MemoryMeanRelativeError, int CheckedSets)
 {
+    /// <summary>Predicted seconds per training step when <paramref name="layers"/> are adapted; 0 for no layers.</summary>
     public double PredictStepSeconds(IReadOnlyCollection<int> layers) =>
         layers.Count == 0 ? 0 : TimeBase + TimePerBackwardLayer * (Layers - layers.Min()) + TimePerAdaptedLayer * layers.Count;
 
+    /// <summary>Predicted peak memory above the resident size, in bytes, when <paramref name="layers"/> are adapted; 0 for no layers.</summary>
     public double PredictPeakMemoryIncrement(IReadOnlyCollection<int> layers) =>
         layers.Count == 0 ? 0 : MemoryBase + MemoryPerBackwardLayer * (Layers - layers.Min()) + MemoryPerAdaptedLayer * layers.Count;
 
+    /// <summary>Fits the model: a least-squares line of the single-layer probes' cost against their backward span (L - layer), split into base and per-adapted-layer terms by the all-layer run, every term clamped at 0; the mean relative errors are measured on <paramref name="checks"/>.</summary>
     public static CostModel Fit(int layerCount, IReadOnlyList<LayerProbe> singles, SetMeasurement all, IReadOnlyList<SetMeasurement> checks)
     {
         var span = singles.Select(p => (double)(layerCount - p.Layer)).ToArray();

@@ -11,6 +11,9 @@ public static class Additivity
     /// <summary>Added to R_S's diagonal so that (nearly) singular correlations stay solvable.</summary>
     public const double Regularisation = 1e-6;
 
+    /// <summary>The predicted loss reduction of adapting the layers in <paramref name="set"/> together: c_S' (R_S + 1e-6 I)⁻¹ c_S. Duplicates in the set count once; the empty set gains 0.</summary>
+    /// <param name="singleGains">Each layer's gain alone, indexed by layer; negative gains count as 0.</param>
+    /// <param name="signedCorrelation">R, the L x L signed correlation of the layers' per-example loss changes.</param>
     public static double PredictedJointGain(IReadOnlyList<int> set, IReadOnlyList<double> singleGains, double[,] signedCorrelation)
     {
         ArgumentNullException.ThrowIfNull(set);

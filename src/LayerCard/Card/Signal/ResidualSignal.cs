@@ -22,12 +22,16 @@ public sealed class RidgedInput : IDisposable
     public Tensor Sigma { get; }
     /// <summary>Lower-triangular L with L L' = Sigma + λ I.</summary>
     public Tensor Cholesky { get; }
+    /// <summary>tr Sigma, the input's mean squared norm per token.</summary>
     public double Trace { get; }
     /// <summary>The ridge actually used (larger than eps · tr / d only if Sigma + λ I was not numerically positive definite).</summary>
     public double Lambda { get; }
+    /// <summary>Token positions Sigma was averaged over (N).</summary>
     public long Count { get; }
+    /// <summary>The input width d_in.</summary>
     public int Dim => (int)Sigma.shape[0];
 
+    /// <summary>Forms Sigma from <paramref name="input"/>, adds the ridge λ = <paramref name="eps"/> · tr(Sigma) / d_in and factors it, growing λ tenfold (up to 12 times) while the factorisation fails.</summary>
     public static RidgedInput From(InputAccumulator input, double eps)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -80,6 +84,7 @@ public sealed class RidgedInput : IDisposable
         return new ActivationEnergy(name, Dim, Trace, max, min, condition, effectiveRank);
     }
 
+    /// <summary>Frees Sigma and its factor.</summary>
     public void Dispose()
     {
         Sigma.Dispose();
@@ -95,8 +100,11 @@ public sealed class RidgedInput : IDisposable
 /// </summary>
 public sealed record ResidualSignal(double ResNormSquared, double ResNormSquaredRankR, double GradNormSquared, int Rank, double Lambda, long Count)
 {
+    /// <summary>resnorm = sqrt(tr(G Sigma_λ⁻¹ G')).</summary>
     public double ResNorm => Math.Sqrt(ResNormSquared);
+    /// <summary>The resnorm of the best rank-r correction.</summary>
     public double ResNormRankR => Math.Sqrt(ResNormSquaredRankR);
+    /// <summary>||G||_F, the plain gradient norm.</summary>
     public double GradNorm => Math.Sqrt(GradNormSquared);
 
     /// <summary>The signal of a module that owns its input statistics (or whose shared input is complete).</summary>

@@ -13,12 +13,14 @@ public sealed class InputAccumulator : IDisposable
 {
     private Tensor? sum;
 
+    /// <summary>An empty accumulator for inputs of width <paramref name="dim"/>.</summary>
     public InputAccumulator(int dim)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(dim, 1);
         Dim = dim;
     }
 
+    /// <summary>The input width d_in.</summary>
     public int Dim { get; }
     /// <summary>Token positions added so far (N).</summary>
     public long Count { get; private set; }
@@ -45,6 +47,7 @@ public sealed class InputAccumulator : IDisposable
         return sum / (double)Count;
     }
 
+    /// <summary>Frees the running sum (idempotent).</summary>
     public void Dispose()
     {
         sum?.Dispose();
@@ -79,8 +82,11 @@ public sealed class SignalAccumulator : IDisposable
         ownsInput = owns;
     }
 
+    /// <summary>The input statistics this module's G is divided by: its own, or shared with the other modules that read the same input.</summary>
     public InputAccumulator Input { get; }
+    /// <summary>The module's input width d_in.</summary>
     public int InFeatures => Input.Dim;
+    /// <summary>The module's output width d_out.</summary>
     public int OutFeatures { get; }
     /// <summary>Token positions whose gradient was added; equals Input.Count once every batch is in.</summary>
     public long Count { get; private set; }

@@ -89,10 +89,14 @@ public static partial class SignalProbe
 
     private sealed class InputGroup(int layer, InputAccumulator input) : IDisposable
     {
+        /// <summary>The layer the shared input belongs to.</summary>
         public int Layer { get; } = layer;
+        /// <summary>The running second moment of the shared input.</summary>
         public InputAccumulator Input { get; } = input;
+        /// <summary>The modules that read this input, with their gradient accumulators.</summary>
         public List<GroupMember> Members { get; } = [];
 
+        /// <summary>Frees the members' accumulators and the input's.</summary>
         public void Dispose()
         {
             foreach (var m in Members) m.Signal.Dispose();
@@ -106,12 +110,16 @@ public static partial class SignalProbe
         private readonly HashSet<string> modules;
         private List<Observation> seen = [];
 
+        /// <summary>A probe that offsets only the modules in <paramref name="modules"/> (by path); others pass through unchanged.</summary>
         public ZeroProbe(IEnumerable<AdaptableLinear> modules) => this.modules = new HashSet<string>(modules.Select(m => m.Path), StringComparer.Ordinal);
 
+        /// <summary>One probed call: the module, its input [batch, positions, in] and the zero offset whose gradient is the output gradient D.</summary>
         public sealed record Observation(AdaptableLinear Module, Tensor Input, Tensor Zero);
 
+        /// <summary>Starts a forward pass: forgets earlier observations.</summary>
         public void Begin() => seen = [];
 
+        /// <summary>Ends a forward pass and returns its observations in call order.</summary>
         public IReadOnlyList<Observation> End()
         {
             var result = seen;
@@ -119,6 +127,7 @@ public static partial class SignalProbe
             return result;
         }
 
+        /// <summary>For a probed module, returns output + a fresh zero tensor requiring grad and records the call; a module called twice in one pass is an <see cref="InvalidOperationException"/>.</summary>
         public Tensor Observe(AdaptableLinear module, Tensor input, Tensor output)
         {
             if (!modules.Contains(module.Path)) return output;

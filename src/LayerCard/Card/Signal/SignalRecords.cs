@@ -2,6 +2,7 @@ using LayerCard.Common;
 
 namespace LayerCard.Card;
 
+/// <summary>Settings of the signal pass (<see cref="SignalProbe.Run"/>).</summary>
 /// <param name="RidgeEps">λ = RidgeEps · tr(Sigma) / d_in.</param>
 /// <param name="Rank">r of the rank-r resnorm (the LoRA rank the card plans for).</param>
 /// <param name="BatchSize">Sequences per forward/backward of the probe pass.</param>

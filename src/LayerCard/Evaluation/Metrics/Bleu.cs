@@ -85,13 +85,16 @@ public static class Bleu
 /// <summary>Summed BLEU counts: clipped matches and hypothesis n-gram totals per order (index 0 = unigrams).</summary>
 public sealed record BleuStatistics(long[] Matches, long[] Totals, long HypothesisLength, long ReferenceLength)
 {
+    /// <summary>exp(1 - r/c) when the hypotheses (c tokens) are shorter than the closest references (r tokens), 1 otherwise; 0 for empty output.</summary>
     public double BrevityPenalty => HypothesisLength == 0 ? 0.0
         : HypothesisLength > ReferenceLength ? 1.0
         : Math.Exp(1.0 - (double)ReferenceLength / HypothesisLength);
 
+    /// <summary>Clipped n-gram precision of order <paramref name="order"/> (1 = unigrams); 0 when there are no n-grams of that order.</summary>
     public double Precision(int order) =>
         Totals[order - 1] == 0 ? 0.0 : (double)Matches[order - 1] / Totals[order - 1];
 
+    /// <summary>The brevity penalty times the geometric mean of the precisions of orders 1 to max; 0 when any order has no match (no smoothing).</summary>
     public double Score()
     {
         var logSum = 0.0;
@@ -107,6 +110,7 @@ public sealed record BleuStatistics(long[] Matches, long[] Totals, long Hypothes
 internal static class NGrams
 {
     // Joined with a character the tokenizer can never leave inside a token, so distinct n-grams never collide.
+    /// <summary>How many times each n-gram of length <paramref name="n"/> occurs in <paramref name="tokens"/>, keyed by its tokens joined with spaces.</summary>
     public static Dictionary<string, int> Count(string[] tokens, int n)
     {
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -27,6 +27,7 @@ namespace LayerCard.Evaluation;
 /// </remarks>
 public static partial class MtevalTokenizer
 {
+    /// <summary>Splits one segment into tokens by the steps above; empty text gives no tokens.</summary>
     public static string[] Tokenize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);

@@ -14,14 +14,19 @@ namespace LayerCard.Models.Checkpoints;
 /// </summary>
 public sealed class HfCheckpoint : IDisposable
 {
+    /// <summary>The weights file of an unsharded model folder.</summary>
     public const string SingleFileName = "model.safetensors";
+    /// <summary>The index of a sharded model folder, mapping each tensor to its shard file.</summary>
     public const string IndexFileName = "model.safetensors.index.json";
 
     private readonly List<SafetensorsFile> _files;
     private readonly Dictionary<string, SafetensorsFile> _owner;
 
+    /// <summary>The model folder the checkpoint was opened from.</summary>
     public string Directory { get; }
+    /// <summary>Every tensor name across all files.</summary>
     public IReadOnlyCollection<string> Names => _owner.Keys;
+    /// <summary>Paths of the safetensors files, one or one per shard.</summary>
     public IReadOnlyList<string> Files => _files.Select(f => f.Path).ToList();
 
     private HfCheckpoint(string directory, List<SafetensorsFile> files, Dictionary<string, SafetensorsFile> owner)
@@ -31,6 +36,7 @@ public sealed class HfCheckpoint : IDisposable
         _owner = owner;
     }
 
+    /// <summary>Opens the safetensors weights of <paramref name="modelDirectory"/>: the index and its shards when there is an index, else model.safetensors. Shards that disagree with the index, shard names that are paths, or only pickled weights are refused.</summary>
     public static HfCheckpoint Open(string modelDirectory)
     {
         if (!System.IO.Directory.Exists(modelDirectory))
@@ -127,8 +133,10 @@ public sealed class HfCheckpoint : IDisposable
         }
     }
 
+    /// <summary>The header entry (dtype, shape, offsets) of tensor <paramref name="name"/>; an unknown name is a <see cref="BadInputException"/>.</summary>
     public TensorEntry Entry(string name) => Owner(name).Tensors[name];
 
+    /// <summary>Reads tensor <paramref name="name"/> converted to <paramref name="dtype"/>, from whichever file holds it.</summary>
     public Tensor Read(string name, ScalarType dtype) => Owner(name).Read(name, dtype);
 
     private SafetensorsFile Owner(string name) =>
@@ -165,6 +173,7 @@ public sealed class HfCheckpoint : IDisposable
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
+    /// <summary>Closes every file.</summary>
     public void Dispose()
     {
         foreach (var file in _files) file.Dispose();

@@ -8,6 +8,12 @@ namespace LayerCard.Models.Checkpoints;
 /// hidden_size/num_hidden_layers or GPT-2-style n_embd/n_layer). Defaults follow the transformers config
 /// classes of each architecture, so a config that loads there means the same model here.
 /// </summary>
+/// <param name="Path">The config.json read, named in refusals.</param>
+/// <param name="Architecture">The first entry of "architectures", one of <see cref="SupportedArchitectures"/>.</param>
+/// <param name="HeadDim">head_dim when the config sets it (Qwen3 does), else null and hidden size / heads is used.</param>
+/// <param name="AttentionBias">The attention projections have biases: always for Qwen2 and GPT-2, attention_bias otherwise.</param>
+/// <param name="TorchDtype">torch_dtype (or dtype) as written, or null.</param>
+/// <param name="Activation">hidden_act or activation_function; read but not used by the model classes.</param>
 public sealed record HfConfig(
     string Path,
     string Architecture,
@@ -27,9 +33,11 @@ public sealed record HfConfig(
     string? TorchDtype,
     string Activation)
 {
+    /// <summary>The architectures LayerCard can build; any other is refused.</summary>
     public static readonly IReadOnlyList<string> SupportedArchitectures =
         ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "GPT2LMHeadModel"];
 
+    /// <summary>Whether this is GPT-2, whose fields use the n_embd/n_layer names.</summary>
     public bool IsGpt2 => Architecture == "GPT2LMHeadModel";
 
     /// <summary>Reads config.json; <paramref name="path"/> may be the file or the model folder holding it.</summary>
@@ -45,6 +53,7 @@ public sealed record HfConfig(
         return Parse(text, path);
     }
 
+    /// <summary>Parses config.json text, applying each architecture's transformers defaults; <paramref name="path"/> names the file in refusals. Scaled rotary embeddings (rope_scaling) are refused.</summary>
     public static HfConfig Parse(string json, string path)
     {
         JsonDocument document;
@@ -134,6 +143,7 @@ public sealed record HfConfig(
             Activation: f.OptionalString("activation_function") ?? "gelu_new");
     }
 
+    /// <summary>The architecture-independent shape, validated; q/k norm is on for Qwen3 only, and rotary embeddings use Hugging Face's halves layout.</summary>
     public ModelConfig ToModelConfig()
     {
         bool gpt2 = IsGpt2;
@@ -163,16 +173,20 @@ public sealed record HfConfig(
     /// <summary>Typed access to top-level fields; every error names the file and the field.</summary>
     private sealed class Fields(JsonElement root, string path)
     {
+        /// <summary>The config's root object.</summary>
         public JsonElement Root => root;
 
+        /// <summary>True when the field is absent or null.</summary>
         public bool IsNull(string name) => !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null;
 
         private JsonElement? Get(string name) =>
             root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
 
+        /// <summary>An integer field that must be present.</summary>
         public int RequiredInt(string name) =>
             OptionalInt(name) ?? throw BadInputException.InFile(path, $"missing field '{name}'");
 
+        /// <summary>An integer field, or null when absent; integral floats such as 4096.0 are accepted.</summary>
         public int? OptionalInt(string name)
         {
             if (Get(name) is not { } v) return null;
@@ -182,6 +196,7 @@ public sealed record HfConfig(
             return (int)d;
         }
 
+        /// <summary>A finite number field, or null when absent.</summary>
         public double? OptionalDouble(string name)
         {
             if (Get(name) is not { } v) return null;
@@ -190,6 +205,7 @@ public sealed record HfConfig(
             return d;
         }
 
+        /// <summary>A true/false field, or null when absent.</summary>
         public bool? OptionalBool(string name)
         {
             if (Get(name) is not { } v) return null;
@@ -201,6 +217,7 @@ public sealed record HfConfig(
             };
         }
 
+        /// <summary>A string field, or null when absent.</summary>
         public string? OptionalString(string name)
         {
             if (Get(name) is not { } v) return null;

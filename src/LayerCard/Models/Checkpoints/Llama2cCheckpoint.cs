@@ -18,10 +18,13 @@ public static class Llama2cCheckpoint
 
     private sealed record Header(int Dim, int Hidden, int Layers, int Heads, int KvHeads, int Vocab, int SeqLen, bool Shared)
     {
+        /// <summary>Width of one attention head: dim / n_heads.</summary>
         public int HeadSize => Dim / Heads;
+        /// <summary>Width of the key and value projections: head size x n_kv_heads.</summary>
         public int KvDim => Dim / Heads * KvHeads;
     }
 
+    /// <summary>Reads a legacy llama2.c file into a config and fp32 tensors under Hugging Face Llama names (the caller disposes them). The header is range-checked and the file size must match it exactly; the stored freq_cis tables are skipped.</summary>
     public static (ModelConfig Config, Dictionary<string, Tensor> Tensors) Read(string path)
     {
         using var stream = OpenRead(path);

@@ -7,6 +7,18 @@ namespace LayerCard.Models;
 /// header). Family is "llama" (RMSNorm, RoPE, gated MLP; also Mistral and Qwen) or "gpt2" (LayerNorm, learned
 /// positions, plain MLP). RopeTheta is 0 for families without rotary embeddings.
 /// </summary>
+/// <param name="Architecture">The class name the checkpoint declares ("LlamaForCausalLM", "GPT2LMHeadModel"); llama2.c checkpoints count as Llama.</param>
+/// <param name="KvHeads">Key/value heads; fewer than <paramref name="Heads"/> means grouped-query attention.</param>
+/// <param name="HeadDim">Width of one attention head.</param>
+/// <param name="Intermediate">Width of the MLP's hidden layer.</param>
+/// <param name="Vocab">Rows of the token embedding.</param>
+/// <param name="MaxPositions">Longest context in tokens (GPT-2's position table size).</param>
+/// <param name="NormEps">Epsilon of the RMSNorm or LayerNorm.</param>
+/// <param name="TiedEmbeddings">The output head reuses the token embedding.</param>
+/// <param name="QkvBias">The q/k/v projections have biases (Qwen2, GPT-2, Llama's attention_bias).</param>
+/// <param name="QkNorm">Per-head RMSNorm on queries and keys (Qwen3).</param>
+/// <param name="InterleavedRope">Rotary embeddings rotate adjacent pairs (llama2.c) rather than halves (Hugging Face).</param>
+/// <param name="Activation">The config's activation name; recorded only, the model classes fix their own (SiLU for Llama, gelu_new for GPT-2).</param>
 public sealed record ModelConfig(
     string Family,
     string Architecture,
@@ -26,10 +38,14 @@ public sealed record ModelConfig(
     bool InterleavedRope,
     string Activation)
 {
+    /// <summary>The family name of Llama-style models.</summary>
     public const string Llama = "llama";
+    /// <summary>The family name of GPT-2.</summary>
     public const string Gpt2 = "gpt2";
 
+    /// <summary>Width of the key and value projections' outputs: KvHeads x HeadDim.</summary>
     public int KvDim => KvHeads * HeadDim;
+    /// <summary>Width of the query projection's output: Heads x HeadDim.</summary>
     public int QDim => Heads * HeadDim;
 
     /// <summary>

@@ -29,6 +29,7 @@ public static class SafetensorsDType
         ["F8_E5M2"] = (1, null),
     };
 
+    /// <summary>The size in bytes of one element of <paramref name="dtype"/>; false for a name safetensors does not define.</summary>
     public static bool TryGetItemSize(string dtype, out int size)
     {
         var found = Known.TryGetValue(dtype, out var info);
@@ -36,8 +37,10 @@ public static class SafetensorsDType
         return found;
     }
 
+    /// <summary>The torch type a safetensors dtype loads as, or null for unknown names and for types TorchSharp cannot hold (F8, U16, U32, U64).</summary>
     public static ScalarType? ToScalarType(string dtype) => Known.TryGetValue(dtype, out var info) ? info.Torch : null;
 
+    /// <summary>The safetensors name of a torch type; types safetensors cannot store are an <see cref="ArgumentException"/>.</summary>
     public static string FromScalarType(ScalarType type)
     {
         foreach (var (name, info) in Known)
@@ -45,6 +48,7 @@ public static class SafetensorsDType
         throw new ArgumentException($"tensors of type {type} cannot be stored in safetensors", nameof(type));
     }
 
+    /// <summary>Every known dtype name, comma separated, for refusal messages.</summary>
     public static string SupportedList => string.Join(", ", Known.Keys);
 }
 
@@ -92,6 +96,7 @@ internal static class TensorBytes
         });
     }
 
+    /// <summary>Fills a contiguous CPU tensor from the stream's current position; a stream that ends early is a <see cref="BadInputException"/> naming <paramref name="path"/>.</summary>
     public static void ReadInto(Tensor tensor, Stream stream, string path)
     {
         ForEachChunk(tensor, span =>
@@ -101,5 +106,6 @@ internal static class TensorBytes
         });
     }
 
+    /// <summary>Writes a contiguous CPU tensor's raw bytes to the stream.</summary>
     public static void WriteFrom(Tensor tensor, Stream stream) => ForEachChunk(tensor, span => stream.Write(span));
 }

@@ -10,6 +10,7 @@ namespace LayerCard.Models.Checkpoints;
 /// <summary>One tensor's header entry; Begin and End are byte offsets relative to the start of the data section.</summary>
 public sealed record TensorEntry(string Name, string DType, long[] Shape, long Begin, long End)
 {
+    /// <summary>Number of elements: the product of the shape (1 for a scalar).</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
@@ -26,9 +27,13 @@ public sealed class SafetensorsFile : IDisposable
     private readonly SafeFileHandle _handle;
     private readonly long _dataStart;
 
+    /// <summary>The file's path, named in refusals.</summary>
     public string Path { get; }
+    /// <summary>The file's size in bytes.</summary>
     public long FileLength { get; }
+    /// <summary>Header entries by tensor name.</summary>
     public IReadOnlyDictionary<string, TensorEntry> Tensors { get; }
+    /// <summary>The header's __metadata__ strings (e.g. "format": "pt"); empty when absent.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>The raw header JSON, kept so that checkpoint hashes can cover it without re-reading.</summary>
@@ -46,6 +51,7 @@ public sealed class SafetensorsFile : IDisposable
         Metadata = metadata;
     }
 
+    /// <summary>Opens and validates a safetensors file: header length and JSON, dtypes, shapes, and offsets that fit the data section without overlapping. The handle stays open for reads until disposed.</summary>
     public static SafetensorsFile Open(string path)
     {
         SafeFileHandle handle;
@@ -109,6 +115,7 @@ public sealed class SafetensorsFile : IDisposable
 
     internal long DataLength => FileLength - _dataStart;
 
+    /// <summary>Closes the file.</summary>
     public void Dispose() => _handle.Dispose();
 
     private static void ReadExactly(SafeFileHandle handle, Span<byte> buffer, long offset, string path)
