@@ -194,20 +194,45 @@ public class SignalProbeTests(ITestOutputHelper output)
         Assert.Equal(b.Layers[1].ResNorm, a.Layers[1].ResNorm, b.Layers[1].ResNorm * 1e-6);
     }
 
+    /// <summary>
+    /// The signal pass is two forward+backward passes plus two forwards of the probed linears and small solves:
+    /// about 2.5-3x one plain forward+backward at scale, 2.3-4.3x on this 64-wide model whose time is per-op
+    /// overhead (docs/layer-card.md). Both are timed interleaved and compared by their minima over repeats, which
+    /// load on a shared machine can only inflate. Ratios of minima seen while writing this: 2.8-3.5 with light load,
+    /// up to 5.5 at load average 15-18 on 2 cores. The bounds [1, 10] keep a margin against that load, while a pass
+    /// that skips its own forward+backwards or one that became 3-4x slower (let alone 20x) fails. While the ratio of minima
+    /// is outside the bounds, repeats go on (up to <c>MaxRepeats</c> and <c>ExtraSeconds</c>), since each repeat can
+    /// only bring the minima closer to the unloaded times.
+    /// </summary>
     [Fact]
     public void SignalPassCostsAboutTwoForwardBackwards()
     {
+        const double Low = 1, High = 10;
+        const int MinRepeats = 5, MaxRepeats = 15;
+        const double ExtraSeconds = 20;
         var config = TinyModels.Llama(layers: 4, hidden: 64, intermediate: 128, vocab: 256);
         var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
         var set = FakeSet(config.Vocab, 32, 7, 48, 64);
         var options = new SignalOptions(BatchSize: 8);
         SignalProbe.TimeForwardBackward(model, set, options, CPU); // warm-up
         SignalProbe.Run(model, set, [], options with { MaxExamples = 8 }, CPU);
-        double plain = SignalProbe.TimeForwardBackward(model, set, options, CPU);
-        var result = SignalProbe.Run(model, set, [], options, CPU);
-        double signal = result.FirstPassSeconds + result.SecondPassSeconds;
-        output.WriteLine($"forward+backward {plain:F3}s; signal pass {result.FirstPassSeconds:F3}s + {result.SecondPassSeconds:F3}s = {signal:F3}s; ratio {signal / plain:F2}; peak {result.PeakMemoryBytes / 1e6:F0} MB");
-        Assert.True(plain > 0 && signal > 0);
+
+        double plain = double.PositiveInfinity, signal = double.PositiveInfinity;
+        int repeats = 0;
+        var extra = new System.Diagnostics.Stopwatch(); // runs once the minimum repeats are done
+        while (repeats < MinRepeats || (repeats < MaxRepeats && extra.Elapsed.TotalSeconds < ExtraSeconds && !(signal / plain is >= Low and <= High)))
+        {
+            if (repeats == MinRepeats) extra.Start();
+            double once = SignalProbe.TimeForwardBackward(model, set, options, CPU);
+            var result = SignalProbe.Run(model, set, [], options, CPU);
+            plain = Math.Min(plain, once);
+            signal = Math.Min(signal, result.FirstPassSeconds + result.SecondPassSeconds);
+            repeats++;
+            output.WriteLine($"repeat {repeats}: forward+backward {once:F3}s; signal pass {result.FirstPassSeconds:F3}s + {result.SecondPassSeconds:F3}s; peak {result.PeakMemoryBytes / 1e6:F0} MB");
+        }
+        double ratio = signal / plain;
+        output.WriteLine($"minima over {repeats} repeats: forward+backward {plain:F3}s, signal pass {signal:F3}s, ratio {ratio:F2}");
+        Assert.InRange(ratio, Low, High);
     }
 }
 

@@ -85,7 +85,7 @@ public sealed class HfCheckpointTests : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         HfCheckpoint.WriteSharded(_temp.Path, SampleTensors(), shards: 2);
-        File.Delete(_temp.File("model-00002-of-00002.safetensors"));
+        File.Delete(_temp["model-00002-of-00002.safetensors"]);
         AssertRefused(HfCheckpoint.IndexFileName, () => HfCheckpoint.Open(_temp.Path), "model-00002-of-00002.safetensors' (holding");
     }
 
@@ -121,7 +121,7 @@ public sealed class HfCheckpointTests : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         HfCheckpoint.WriteSharded(_temp.Path, SampleTensors(), shards: 2);
-        File.WriteAllBytes(_temp.File("model-00001-of-00002.safetensors"), [1, 2, 3]);
+        File.WriteAllBytes(_temp["model-00001-of-00002.safetensors"], [1, 2, 3]);
         AssertRefused("model-00001-of-00002.safetensors", () => HfCheckpoint.Open(_temp.Path), "shorter than");
     }
 
@@ -131,7 +131,7 @@ public sealed class HfCheckpointTests : IDisposable
     [InlineData("model.pt")]
     public void PickledWeightsOnlyAreRefused(string fileName)
     {
-        File.WriteAllBytes(_temp.File(fileName), [0x80, 0x02]);
+        File.WriteAllBytes(_temp[fileName], [0x80, 0x02]);
         var e = Assert.Throws<BadInputException>(() => HfCheckpoint.Open(_temp.Path));
         Assert.Contains(_temp.Path, e.Message);
         Assert.Contains(fileName, e.Message);
@@ -143,13 +143,13 @@ public sealed class HfCheckpointTests : IDisposable
     public void EmptyFolderAndMissingFolder()
     {
         AssertRefused(_temp.Path, () => HfCheckpoint.Open(_temp.Path), "no model.safetensors");
-        var missing = _temp.File("nope");
+        var missing = _temp["nope"];
         AssertRefused(missing, () => HfCheckpoint.Open(missing), "does not exist");
     }
 
     private void EditIndex(Action<JsonObject> edit)
     {
-        var path = _temp.File(HfCheckpoint.IndexFileName);
+        var path = _temp[HfCheckpoint.IndexFileName];
         var root = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         edit(root["weight_map"]!.AsObject());
         File.WriteAllText(path, root.ToJsonString());

@@ -30,7 +30,7 @@ public sealed class HfConfigTests : IDisposable
 
     private string Write(string json)
     {
-        var path = _temp.File("config.json");
+        var path = _temp["config.json"];
         File.WriteAllText(path, json);
         return path;
     }
@@ -140,5 +140,5 @@ public sealed class HfConfigTests : IDisposable
     public void InvalidJson() => AssertRefused(Write("{\"architectures\": ["), "not valid JSON");
 
     [Fact]
-    public void MissingFile() => AssertRefused(_temp.File("config.json"), "cannot read");
+    public void MissingFile() => AssertRefused(_temp["config.json"], "cannot read");
 }

@@ -65,7 +65,7 @@ public sealed class Llama2cCheckpointTests : IDisposable
     public void WriteReadRoundTrip(bool shared)
     {
         using var scope = torch.NewDisposeScope();
-        var path = _temp.File("tiny.bin");
+        var path = _temp["tiny.bin"];
         var tensors = TinyTensors(shared);
         Llama2cCheckpoint.Write(path, Tiny with { TiedEmbeddings = shared }, tensors);
         var (config, read) = Llama2cCheckpoint.Read(path);
@@ -77,7 +77,7 @@ public sealed class Llama2cCheckpointTests : IDisposable
     [Fact]
     public void TruncatedFileNamesExpectedAndActualSize()
     {
-        var path = _temp.File("cut.bin");
+        var path = _temp["cut.bin"];
         File.WriteAllBytes(path, File.ReadAllBytes(Stories260K)[..100_000]);
         var e = Assert.Throws<BadInputException>(() => Llama2cCheckpoint.Read(path));
         Assert.StartsWith(path + ":", e.Message);
@@ -89,7 +89,7 @@ public sealed class Llama2cCheckpointTests : IDisposable
     [Fact]
     public void TrailingDataIsRefused()
     {
-        var path = _temp.File("long.bin");
+        var path = _temp["long.bin"];
         File.WriteAllBytes(path, [.. File.ReadAllBytes(Stories260K), 0, 0, 0, 0]);
         var e = Assert.Throws<BadInputException>(() => Llama2cCheckpoint.Read(path));
         Assert.Contains("1056544", e.Message);
@@ -98,7 +98,7 @@ public sealed class Llama2cCheckpointTests : IDisposable
     [Fact]
     public void ShorterThanHeader()
     {
-        var path = _temp.File("tiny.bin");
+        var path = _temp["tiny.bin"];
         File.WriteAllBytes(path, new byte[10]);
         var e = Assert.Throws<BadInputException>(() => Llama2cCheckpoint.Read(path));
         Assert.Contains(path, e.Message);
@@ -112,7 +112,7 @@ public sealed class Llama2cCheckpointTests : IDisposable
     [InlineData(5, int.MinValue, "vocab_size")]
     public void BadHeaderFieldsAreRefused(int field, int value, string fragment)
     {
-        var path = _temp.File("bad.bin");
+        var path = _temp["bad.bin"];
         var bytes = File.ReadAllBytes(Stories260K);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(field * 4), value);
         File.WriteAllBytes(path, bytes);
@@ -125,7 +125,7 @@ public sealed class Llama2cCheckpointTests : IDisposable
     public void HugeHeaderIsRefusedBySizeNotByAllocating()
     {
         // A forged header describing ~1e17 bytes must fail on the size check, not on an allocation.
-        var path = _temp.File("forged.bin");
+        var path = _temp["forged.bin"];
         var bytes = new byte[64];
         int[] header = [999_984, 999_999, 999, 8, 8, 999_999, 999_999];
         for (int i = 0; i < 7; i++) BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(i * 4), header[i]);
@@ -137,7 +137,7 @@ public sealed class Llama2cCheckpointTests : IDisposable
     [Fact]
     public void VersionedExportIsRefused()
     {
-        var path = _temp.File("v1.bin");
+        var path = _temp["v1.bin"];
         var bytes = new byte[256];
         BinaryPrimitives.WriteUInt32LittleEndian(bytes, 0x616b3432);
         File.WriteAllBytes(path, bytes);

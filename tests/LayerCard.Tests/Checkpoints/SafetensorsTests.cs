@@ -16,7 +16,7 @@ public sealed class SafetensorsTests : IDisposable
     /// <summary>Builds a file from a literal header and a data section of <paramref name="dataBytes"/> bytes.</summary>
     private string RawFile(string header, int dataBytes, string name = "raw.safetensors")
     {
-        var path = _temp.File(name);
+        var path = _temp[name];
         var json = Encoding.UTF8.GetBytes(header);
         var bytes = new byte[8 + json.Length + dataBytes];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)json.Length);
@@ -40,7 +40,7 @@ public sealed class SafetensorsTests : IDisposable
     public void RoundTripKeepsValuesShapesAndMetadata()
     {
         using var scope = torch.NewDisposeScope();
-        var path = _temp.File("a.safetensors");
+        var path = _temp["a.safetensors"];
         var a = torch.randn(3, 5);
         var b = torch.arange(7, dtype: ScalarType.Int64);
         var scalar = torch.tensor(2.5f);
@@ -69,7 +69,7 @@ public sealed class SafetensorsTests : IDisposable
     public void ReducedPrecisionIsStoredAsIsAndWidensExactly(ScalarType type, string dtype)
     {
         using var scope = torch.NewDisposeScope();
-        var path = _temp.File("h.safetensors");
+        var path = _temp["h.safetensors"];
         var reference = (torch.randn(4, 6) * 100).to(type);
         SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = reference });
 
@@ -124,7 +124,7 @@ public sealed class SafetensorsTests : IDisposable
     public void TruncatedDataIsOffsetsOutOfRange()
     {
         using var scope = torch.NewDisposeScope();
-        var path = _temp.File("t.safetensors");
+        var path = _temp["t.safetensors"];
         SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = torch.ones(16) });
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..^10]);
@@ -175,7 +175,7 @@ public sealed class SafetensorsTests : IDisposable
         AssertOpenRefused(RawFile("{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2), "twice");
 
     [Fact]
-    public void MissingFileNamesThePath() => AssertOpenRefused(_temp.File("absent.safetensors"), "cannot open");
+    public void MissingFileNamesThePath() => AssertOpenRefused(_temp["absent.safetensors"], "cannot open");
 
     [Fact]
     public void UnloadableDTypeOpensButRefusesRead()
@@ -194,7 +194,7 @@ public sealed class SafetensorsTests : IDisposable
 
     private string WriteBytes(string name, byte[] bytes)
     {
-        var path = _temp.File(name);
+        var path = _temp[name];
         File.WriteAllBytes(path, bytes);
         return path;
     }

@@ -22,21 +22,3 @@ public sealed class FakeTokenizer(bool bos = true, bool eos = true) : ITokenizer
 
     public string TokenText(int id) => id switch { 1 => "<s>", 2 => "</s>", _ => Decode([id]) };
 }
-
-/// <summary>A temporary folder for data files, removed after the test.</summary>
-public sealed class TempFolder : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("layercard-data-").FullName;
-
-    public string Write(string name, string content)
-    {
-        var file = System.IO.Path.Combine(Path, name);
-        File.WriteAllText(file, content);
-        return file;
-    }
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}

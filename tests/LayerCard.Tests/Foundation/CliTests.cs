@@ -1,6 +1,5 @@
 using System.Globalization;
 using LayerCard.Models;
-using LayerCard.Tests.Checkpoints;
 using LayerCard.Tests.Models;
 using LayerCard.Tests.Tokenizers;
 using static TorchSharp.torch;

@@ -1,5 +1,4 @@
 using LayerCard.Models;
-using LayerCard.Tests.Checkpoints;
 using LayerCard.Tests.Models;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -55,8 +55,11 @@ public class CardAndPlanTests
 
         (code, output, err) = RunCli("plan", "--card", folder["card.json"], "--objective", "cost", "--target-gain", "0.8", "--out", folder["plan2.json"]);
         Assert.True(code == 0, err);
+        // The command passes the objective and target to the planner and writes what it chose for this card.
         var costPlan = JsonNode.Parse(File.ReadAllText(folder["plan2.json"]))!.AsObject();
-        Assert.True(costPlan["predicted_gain_fraction"]!.GetValue<double>() >= 0.8 - 1e-9);
+        var expected = Planner.Choose(new GainModel(card), new PlanRequest(PlanObjective.Cost, TargetGain: 0.8));
+        Assert.Equal(expected.Layers, costPlan["layers"]!.AsArray().Select(n => n!.GetValue<int>()));
+        Assert.Equal(expected.PredictedGainFraction, costPlan["predicted_gain_fraction"]!.GetValue<double>(), 9);
     }
 
     [Fact]

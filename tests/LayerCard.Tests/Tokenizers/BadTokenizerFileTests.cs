@@ -15,9 +15,9 @@ public class BadTokenizerFileTests
     [Fact]
     public void TruncatedTokenizerBinIsRefused()
     {
-        using var temp = new TokenizerAssets.TempFolder();
+        using var temp = new TempFolder();
         var bytes = File.ReadAllBytes(TokenizerAssets.TokBin);
-        var cut = temp.File("tok512.bin");
+        var cut = temp["tok512.bin"];
         File.WriteAllBytes(cut, bytes[..^1]);
         AssertRefused(cut, "truncated");
         File.WriteAllBytes(cut, bytes[..(bytes.Length / 3)]);
@@ -29,9 +29,9 @@ public class BadTokenizerFileTests
     [Fact]
     public void NegativeOrHugeTokenLengthsAreRefused()
     {
-        using var temp = new TokenizerAssets.TempFolder();
+        using var temp = new TempFolder();
         var bytes = File.ReadAllBytes(TokenizerAssets.TokBin);
-        var bad = temp.File("tokenizer.bin");
+        var bad = temp["tokenizer.bin"];
         var negative = (byte[])bytes.Clone();
         BitConverter.GetBytes(-5).CopyTo(negative, 8);
         File.WriteAllBytes(bad, negative);
@@ -47,8 +47,8 @@ public class BadTokenizerFileTests
     [Fact]
     public void InvalidJsonIsRefused()
     {
-        using var temp = new TokenizerAssets.TempFolder();
-        var json = temp.File("tokenizer.json");
+        using var temp = new TempFolder();
+        var json = temp["tokenizer.json"];
         File.WriteAllText(json, "{\"model\": {\"type\": \"BPE\", ");
         AssertRefused(json, "invalid JSON");
         AssertRefused(temp.Path, "invalid JSON");
@@ -59,8 +59,8 @@ public class BadTokenizerFileTests
     [Fact]
     public void MissingOrUnsupportedModelIsRefused()
     {
-        using var temp = new TokenizerAssets.TempFolder();
-        var json = temp.File("tokenizer.json");
+        using var temp = new TempFolder();
+        var json = temp["tokenizer.json"];
         File.WriteAllText(json, "{\"version\": \"1.0\"}");
         AssertRefused(json, "'model'");
         File.WriteAllText(json, "{\"model\": {\"type\": \"Transformer\", \"vocab\": {\"a\": 0}}}");
@@ -72,8 +72,8 @@ public class BadTokenizerFileTests
     [Fact]
     public void LibraryRejectionNamesTheFile()
     {
-        using var temp = new TokenizerAssets.TempFolder();
-        var json = temp.File("tokenizer.json");
+        using var temp = new TempFolder();
+        var json = temp["tokenizer.json"];
         // Well-formed for our reader but the merge names tokens missing from the vocabulary.
         File.WriteAllText(json, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"x y\"]}}");
         AssertRefused(json);
@@ -82,22 +82,22 @@ public class BadTokenizerFileTests
     [Fact]
     public void BadGpt2FilesAreRefused()
     {
-        using var temp = new TokenizerAssets.TempFolder();
-        File.WriteAllText(temp.File("vocab.json"), "{\"a\": 0, \"b\": 1, \"ab\": 2}");
-        File.WriteAllText(temp.File("merges.txt"), "#version: 0.2\na b\nb c\n");
+        using var temp = new TempFolder();
+        File.WriteAllText(temp["vocab.json"], "{\"a\": 0, \"b\": 1, \"ab\": 2}");
+        File.WriteAllText(temp["merges.txt"], "#version: 0.2\na b\nb c\n");
         var error = Assert.Throws<BadInputException>(() => TokenizerLoader.Load(temp.Path));
-        Assert.Contains(temp.File("merges.txt") + ":3:", error.Message);
-        File.WriteAllText(temp.File("vocab.json"), "[1, 2]");
-        AssertRefused(temp.File("vocab.json"), "JSON object");
+        Assert.Contains(temp["merges.txt"] + ":3:", error.Message);
+        File.WriteAllText(temp["vocab.json"], "[1, 2]");
+        AssertRefused(temp["vocab.json"], "JSON object");
     }
 
     [Fact]
     public void MissingOrUnknownPathsAreRefused()
     {
-        using var temp = new TokenizerAssets.TempFolder();
+        using var temp = new TempFolder();
         AssertRefused(temp.Path, "no tokenizer found");
-        AssertRefused(temp.File("nothing-here"), "no such");
-        File.WriteAllText(temp.File("model.txt"), "hello");
-        AssertRefused(temp.File("model.txt"), "unrecognised");
+        AssertRefused(temp["nothing-here"], "no such");
+        File.WriteAllText(temp["model.txt"], "hello");
+        AssertRefused(temp["model.txt"], "unrecognised");
     }
 }

@@ -50,8 +50,8 @@ public class LlamaStyleJsonTests
     [Fact]
     public void EncodesWithMetaspaceAndByteFallbackAndAddsBosOnlyWhenAsked()
     {
-        using var temp = new TokenizerAssets.TempFolder();
-        File.WriteAllText(temp.File("tokenizer.json"), LlamaStyle().ToJsonString());
+        using var temp = new TempFolder();
+        File.WriteAllText(temp["tokenizer.json"], LlamaStyle().ToJsonString());
         var tokenizer = TokenizerLoader.Load(temp.Path);
         Assert.Equal(1, tokenizer.BosId);
         Assert.Equal(2, tokenizer.EosId);
@@ -71,26 +71,26 @@ public class LlamaStyleJsonTests
     [Fact]
     public void ConfigOverridesBosAndEos()
     {
-        using var temp = new TokenizerAssets.TempFolder();
-        File.WriteAllText(temp.File("tokenizer.json"), LlamaStyle().ToJsonString());
-        File.WriteAllText(temp.File("tokenizer_config.json"), """{"bos_token": null, "eos_token": {"content": "<s>"}}""");
-        var tokenizer = TokenizerLoader.Load(temp.File("tokenizer.json"));
+        using var temp = new TempFolder();
+        File.WriteAllText(temp["tokenizer.json"], LlamaStyle().ToJsonString());
+        File.WriteAllText(temp["tokenizer_config.json"], """{"bos_token": null, "eos_token": {"content": "<s>"}}""");
+        var tokenizer = TokenizerLoader.Load(temp["tokenizer.json"]);
         Assert.Null(tokenizer.BosId);
         Assert.Equal(1, tokenizer.EosId);
 
-        File.WriteAllText(temp.File("tokenizer_config.json"), """{"eos_token": "<|nope|>"}""");
+        File.WriteAllText(temp["tokenizer_config.json"], """{"eos_token": "<|nope|>"}""");
         var error = Assert.Throws<BadInputException>(() => TokenizerLoader.Load(temp.Path));
-        Assert.Contains(temp.File("tokenizer_config.json"), error.Message);
+        Assert.Contains(temp["tokenizer_config.json"], error.Message);
     }
 
     [Fact]
     public void InvalidRegexIsRefusedNotFatal()
     {
-        using var temp = new TokenizerAssets.TempFolder();
+        using var temp = new TempFolder();
         var json = LlamaStyle();
         json["pre_tokenizer"] = JsonNode.Parse("""{"type":"Split","pattern":{"Regex":"(unclosed"},"behavior":"Isolated","invert":false}""");
-        File.WriteAllText(temp.File("tokenizer.json"), json.ToJsonString());
+        File.WriteAllText(temp["tokenizer.json"], json.ToJsonString());
         var error = Assert.Throws<BadInputException>(() => TokenizerLoader.Load(temp.Path));
-        Assert.Contains(temp.File("tokenizer.json"), error.Message);
+        Assert.Contains(temp["tokenizer.json"], error.Message);
     }
 }

@@ -20,13 +20,4 @@ internal static class TokenizerAssets
     public static ITokenizer Stories260K => Stories260KLazy.Value;
 
     public static string TokBin => Path.Combine(Assets.Resolve("stories260K", "--tokenizer"), "tok512.bin");
-
-    /// <summary>A fresh folder under the system temp folder, removed by Dispose.</summary>
-    public sealed class TempFolder : IDisposable
-    {
-        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"layercard-tok-test-{Guid.NewGuid():N}");
-        public TempFolder() => Directory.CreateDirectory(Path);
-        public string File(string name) => System.IO.Path.Combine(Path, name);
-        public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
-    }
 }
