@@ -52,7 +52,7 @@ public class PlannerObjectiveTests
             double best = reaching.Min(SecondsOf);
 
             Assert.Equal(GainOf(plan.Layers) / FullGain, plan.PredictedGainFraction, 9);
-            Assert.Equal(SecondsOf(plan.Layers), plan.PredictedStepSeconds, 9);
+            Assert.Equal(SecondsOf(plan.Layers), plan.PredictedStepSeconds!.Value, 9);
             Assert.True(GainOf(plan.Layers) / FullGain >= target - 1e-12, $"target {target}: [{string.Join(",", plan.Layers)}] falls short");
             Assert.True(Math.Abs(SecondsOf(plan.Layers) - best) < 1e-12,
                 $"target {target}: [{string.Join(",", plan.Layers)}] costs {SecondsOf(plan.Layers)} s but [{string.Join(",", reaching.MinBy(SecondsOf)!)}] reaches it for {best} s");
@@ -71,7 +71,7 @@ public class PlannerObjectiveTests
             Assert.True(higher.Plan.PredictedStepSeconds >= lower.Plan.PredictedStepSeconds - 1e-12,
                 $"target {higher.Target} costs {higher.Plan.PredictedStepSeconds} s, less than target {lower.Target} at {lower.Plan.PredictedStepSeconds} s");
         // Reaching the whole gain needs one layer of each group and layer 0, so the backward spans every layer.
-        Assert.Equal(SecondsOf([0, 1, 2, 4, 5, 6]), plans[^1].Plan.PredictedStepSeconds, 9);
+        Assert.Equal(SecondsOf([0, 1, 2, 4, 5, 6]), plans[^1].Plan.PredictedStepSeconds!.Value, 9);
     }
 
     [Fact]
