@@ -23,6 +23,9 @@ public static class PeerBench
     /// <summary>The peer script, copied beside the bench assembly at build time.</summary>
     public static string ScriptPath => Path.Combine(AppContext.BaseDirectory, "Peer", "peer_lora_step.py");
 
+    /// <summary>Below this fp32 matmul rate the peer's BLAS is not a real one.</summary>
+    public const double MinimumPeerGflops = 10;
+
     /// <summary>The placements compared: all 12 layers and the top 3.</summary>
     public static readonly IReadOnlyList<(string Name, string Layers)> Placements = [("all 12", "all"), ("top 3", "top:3")];
 
@@ -33,7 +36,7 @@ public static class PeerBench
         try
         {
             var (code, output) = RunProcess(python, ["-c", "import torch; print(torch.__version__)"]);
-            return code == 0 ? null : $"{python} cannot import torch ({output.Trim().Split('\n').Last()}); install it with `apt-get install python3-torch` (Debian) or `pip install torch`";
+            return code == 0 ? null : $"{python} cannot import torch ({output.Trim().Split('\n').Last()}); install it with `apt-get install python3-torch libopenblas0` (Debian; without OpenBLAS its matmul falls back to the reference BLAS) or `pip install torch`";
         }
         catch (System.ComponentModel.Win32Exception)
         {
@@ -72,6 +75,10 @@ public static class PeerBench
         if (code != 0) throw new RuntimeFailureException($"the PyTorch peer failed (exit {code}): {output.Trim().Split('\n').Last()}");
         var json = JsonNode.Parse(output.Trim().Split('\n').Last())!;
         var times = json["step_seconds"]!.AsArray().Select(t => t!.GetValue<double>()).Skip(1).ToList();
+        var gflops = json["matmul_gflops"]!.GetValue<double>();
+        // Debian's python3-torch without OpenBLAS multiplies with the reference BLAS (about 1-2 GFLOP/s): no fair peer.
+        if (gflops < MinimumPeerGflops)
+            throw new RuntimeFailureException($"the PyTorch peer multiplies at {gflops:F1} GFLOP/s (reference BLAS?); install OpenBLAS (`apt-get install libopenblas0`) for a fair comparison");
         return (Statistics.Median(times), times.Min(), json["tokens_per_step"]!.GetValue<long>(), json["peak_memory_bytes"]!.GetValue<long>());
     }
 

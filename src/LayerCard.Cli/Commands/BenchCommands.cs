@@ -21,6 +21,7 @@ public static class BenchCommands
         command.Subcommands.Add(CardLayersMemory(stdout, stderr));
         command.Subcommands.Add(PlantedCommand.Planted(stdout));
         command.Subcommands.Add(PeerCommand.Peer(stdout, stderr));
+        command.Subcommands.Add(PeerCommand.Profile(stdout, stderr));
         return command;
     }
 

@@ -22,7 +22,6 @@ public sealed class CommonOptions
     /// <summary>Returns the device and sets the thread count; also makes glibc return freed tensor memory to the system. An unknown device, CUDA where it is unavailable, or negative threads is a <see cref="BadInputException"/>.</summary>
     public torch.Device Apply(ParseResult parsed)
     {
-        NativeMemory.ReturnLargeBlocksToTheSystem();
         var threads = parsed.GetValue(Threads);
         if (threads < 0) throw new BadInputException($"--threads must be 0 or positive, got {threads}");
         if (threads > 0) torch.set_num_threads(threads);

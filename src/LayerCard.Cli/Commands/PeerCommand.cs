@@ -67,5 +67,60 @@ public static class PeerCommand
         return command;
     }
 
+    /// <summary>layercard bench profile: one training step cut into phases.</summary>
+    public static Command Profile(TextWriter stdout, TextWriter stderr)
+    {
+        var model = new Option<string?>("--model") { Description = "default: the random GPT-2-small-shaped model of `bench peer`" };
+        var layers = new Option<string>("--layers") { DefaultValueFactory = _ => "all" };
+        var targets = new Option<string?>("--targets") { Description = "default: the family's (GPT-2 attn.c_attn)" };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 4 };
+        var length = new Option<int>("--max-length") { DefaultValueFactory = _ => 256 };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3 };
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2 };
+        var command = new Command("profile", "Where a LoRA training step's time goes: forward, loss, backward, clipping, optimizer, freeing; CPU user and system time.")
+        {
+            model, layers, targets, batch, length, steps, threads,
+        };
+        command.SetAction(parsed =>
+        {
+            if (parsed.GetValue(threads) <= 0) throw new BadInputException($"--threads must be positive, got {parsed.GetValue(threads)}");
+            if (parsed.GetValue(steps) <= 0) throw new BadInputException($"--steps must be positive, got {parsed.GetValue(steps)}");
+            TorchSharp.torch.set_num_threads(parsed.GetValue(threads));
+            var reference = parsed.GetValue(model) ?? RandomModels.EnsureGpt2Small(stderr.WriteLine);
+            using var loaded = Models.ModelLoader.Load(reference, null, TorchSharp.torch.CPU);
+            var config = new Lora.LoraConfig(8, 16, 0, false, Lora.LoraTargets.Resolve(ListOption.Split(parsed.GetValue(targets)), loaded.Model, Lora.LoraTargets.QueryValue),
+                Lora.LayerSelection.Parse(parsed.GetValue(layers)!, loaded.Config.Layers));
+            var phases = StepProfile.Run(loaded.Model, config, parsed.GetValue(batch), parsed.GetValue(length), parsed.GetValue(steps), TorchSharp.torch.CPU);
+            var table = new BenchTable($"profile: {reference}, LoRA on layers {parsed.GetValue(layers)}, batch {parsed.GetValue(batch)} x {parsed.GetValue(length)}, {parsed.GetValue(threads)} threads", "phase", "ms");
+            foreach (var (phase, seconds) in phases.Seconds) table.Add(phase, seconds * 1000);
+            table.Add("step (sum)", phases.Seconds.Values.Sum() * 1000);
+            table.Notes.Add($"CPU per step: user {phases.UserSecondsPerStep:F2} s, system {phases.SystemSecondsPerStep:F2} s (system time is mostly page faults); medians over {phases.Steps} steps after a warm-up step");
+            foreach (var (m, k, n) in new (long, long, long)[] { (1024, 768, 2304), (1024, 3072, 768), (256, 768, 50257), (1024, 768, 50257) })
+            {
+                var rate = MatmulRate.Measure(m, k, n, 3);
+                table.Notes.Add($"fp32 matmul {rate.Shape}: {rate.Gflops:F0} GFLOP/s");
+            }
+            using (var noGrad = TorchSharp.torch.no_grad())
+            {
+                var w = TorchSharp.torch.randn(50257, 768);
+                foreach (var rows in new[] { 256, 512, 1024 })
+                {
+                    var x = TorchSharp.torch.randn(rows, 768);
+                    TorchSharp.torch.nn.functional.linear(x, w).Dispose();
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    for (int i = 0; i < 3; i++) TorchSharp.torch.nn.functional.linear(x, w).Dispose();
+                    table.Notes.Add($"head linear {rows} rows: {3 * 2.0 * rows * 768 * 50257 / clock.Elapsed.TotalSeconds / 1e9:F0} GFLOP/s");
+                    var g = TorchSharp.torch.randn(rows, 50257);
+                    clock.Restart();
+                    for (int i = 0; i < 3; i++) g.matmul(w).Dispose();
+                    table.Notes.Add($"head gradient {rows} rows: {3 * 2.0 * rows * 768 * 50257 / clock.Elapsed.TotalSeconds / 1e9:F0} GFLOP/s");
+                }
+            }
+            table.Print(stdout);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
     private static string Ratio(double a, double b) => (a / b).ToString("F2", CultureInfo.InvariantCulture);
 }

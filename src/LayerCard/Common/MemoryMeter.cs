@@ -15,6 +15,8 @@ public static class MemoryMeter
     /// <summary>Resets the peak to the current resident size; returns false where the kernel does not allow it.</summary>
     public static bool ResetPeak()
     {
+        // Freed blocks the allocator still holds would otherwise count towards the next peak.
+        NativeMemory.ReturnFreeMemoryToTheSystem();
         try
         {
             File.WriteAllText("/proc/self/clear_refs", "5");

@@ -65,7 +65,17 @@ public abstract class CausalLM : nn.Module
     /// after the cached ones. <paramref name="layerInputs"/>, when given, receives the residual stream entering
     /// each layer and, last, the stream after the final layer (before the final norm).
     /// </summary>
-    public abstract Tensor Forward(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false);
+    public Tensor Forward(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false) =>
+        nn.functional.linear(Hidden(inputIds, cache, layerInputs, lastPositionOnly), HeadWeight);
+
+    /// <summary>
+    /// The final hidden states [batch, positions, hidden] after the final norm: what the output head reads. The
+    /// completion loss starts here so that it can compute logits only where labels are, a chunk at a time.
+    /// </summary>
+    public abstract Tensor Hidden(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false);
+
+    /// <summary>The output head's weight [vocab, hidden] (the token embedding when tied); frozen.</summary>
+    public abstract Tensor HeadWeight { get; }
 
     /// <summary>Every adaptable linear module of layer <paramref name="layer"/>, keyed by its path inside the layer ("self_attn.q_proj").</summary>
     public abstract IReadOnlyDictionary<string, AdaptableLinear> LayerLinears(int layer);

@@ -3,19 +3,77 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Models;
 
-/// <summary>Cross-entropy over completion tokens only (labels of -100 are prompt or padding).</summary>
+/// <summary>
+/// Cross-entropy over completion tokens only (labels of -100 are prompt or padding). Logits are formed only at
+/// labelled positions and a chunk of positions at a time, so the [positions, vocab] logits of a whole batch never
+/// exist at once; under autograd the gradient with respect to the hidden states is computed in the same pass
+/// (the loss is the end of the graph, so it is known there) and the backward only carries it down.
+/// </summary>
 public static class CompletionLoss
 {
-    /// <summary>The label that marks a position as not scored (prompt or padding), as in PyTorch's cross_entropy.</summary>
+    /// <summary>The label of a position without loss (PyTorch's default ignore index).</summary>
     public const long IgnoreIndex = -100;
+
+    /// <summary>Labelled positions whose logits are formed together: 256 x a 50k vocabulary is 51 MB in float32.</summary>
+    public const int ChunkPositions = 256;
 
     /// <summary>Summed loss over the batch's target tokens (divide by the token count for the mean).</summary>
     public static Tensor Sum(CausalLM model, Batch batch, Device device)
     {
         var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
-        var labels = tensor(batch.Labels, [batch.BatchSize * batch.Length], device: device);
-        var logits = model.Forward(ids);
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), labels, ignore_index: IgnoreIndex, reduction: nn.Reduction.Sum);
+        var hidden = model.Hidden(ids);
+        var flat = hidden.reshape(-1, hidden.shape[^1]);
+        var positions = LabelledPositions(batch);
+        if (positions.Length == 0) return (flat.sum() * 0).to_type(ScalarType.Float32);
+        var index = tensor(positions, device: device);
+        var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
+        var chosen = flat.index_select(0, index);
+        return SumAt(chosen, labels, model.HeadWeight);
+    }
+
+    /// <summary>
+    /// Σ_t CE(W h_t, y_t) for hidden states <paramref name="hidden"/> [n, hidden] and labels [n]. With autograd on
+    /// <paramref name="hidden"/>, the result carries the exact gradient W'(softmax(W h) - onehot(y)) per position,
+    /// computed chunk by chunk here, through a surrogate whose value is zero: loss + (h·g - stop(h·g)).
+    /// </summary>
+    public static Tensor SumAt(Tensor hidden, Tensor labels, Tensor headWeight)
+    {
+        bool differentiable = hidden.requires_grad && is_grad_enabled();
+        var total = zeros(1, dtype: ScalarType.Float64, device: hidden.device);
+        var gradients = new List<Tensor>();
+        using (no_grad())
+        {
+            var h = hidden.detach();
+            for (long start = 0; start < h.shape[0]; start += ChunkPositions)
+            {
+                using var scope = NewDisposeScope();
+                var length = Math.Min(ChunkPositions, h.shape[0] - start);
+                var rows = h.narrow(0, start, length);
+                var y = labels.narrow(0, start, length);
+                var logits = nn.functional.linear(rows, headWeight);
+                var logNormaliser = logits.logsumexp(1, keepdim: true);
+                total.add_((logNormaliser.squeeze(1) - logits.gather(1, y.unsqueeze(1)).squeeze(1)).sum().to_type(ScalarType.Float64));
+                if (!differentiable) continue;
+                // d/dlogits of the summed cross-entropy: softmax minus the one-hot label.
+                var dlogits = logits.sub_(logNormaliser).exp_();
+                dlogits.scatter_add_(1, y.unsqueeze(1), full([length, 1], -1f, device: h.device));
+                gradients.Add(dlogits.matmul(headWeight).MoveToOuterDisposeScope());
+            }
+        }
+        var loss = total.to_type(ScalarType.Float32).squeeze(0);
+        if (!differentiable) return loss;
+        var gradient = gradients.Count == 1 ? gradients[0] : cat(gradients, 0);
+        var surrogate = (hidden * gradient).sum();
+        return loss + (surrogate - surrogate.detach());
+    }
+
+    /// <summary>Flat indices (row * Length + t) of the positions that carry a label, in order.</summary>
+    public static long[] LabelledPositions(Batch batch)
+    {
+        var positions = new List<long>(batch.TargetTokens);
+        for (int i = 0; i < batch.Labels.Length; i++)
+            if (batch.Labels[i] != IgnoreIndex) positions.Add(i);
+        return positions.ToArray();
     }
 
     /// <summary>Per-example summed loss and target count, for metrics that score examples separately.</summary>

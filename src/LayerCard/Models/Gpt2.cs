@@ -21,7 +21,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
         RegisterComponents();
     }
 
-    public override Tensor Forward(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false)
+    public override Tensor Hidden(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false)
     {
         var past = cache?.Length ?? 0;
         var positions = arange(past, past + inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device);
@@ -36,8 +36,10 @@ public sealed class Gpt2LMHeadModel : CausalLM
         layerInputs?.Add(hidden);
         cache?.Advance(inputIds.shape[1]);
         if (lastPositionOnly) hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
-        return nn.functional.linear(transformer.ln_f.call(hidden), transformer.wte.weight!);
+        return transformer.ln_f.call(hidden);
     }
+
+    public override Tensor HeadWeight => transformer.wte.weight!;
 
     public override IReadOnlyDictionary<string, AdaptableLinear> LayerLinears(int layer) => transformer.h[layer].Linears;
 
@@ -153,6 +155,5 @@ internal sealed class Gpt2Mlp : nn.Module
     public Tensor Forward(Tensor x) => c_proj.call(GeluNew(c_fc.call(x)));
 
     /// <summary>GPT-2's "gelu_new": the tanh approximation of GELU.</summary>
-    private static Tensor GeluNew(Tensor x) =>
-        0.5 * x * (1.0 + torch.tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x.pow(3))));
+    private static Tensor GeluNew(Tensor x) => nn.functional.gelu(x, GELU.Approximate.tanh);
 }

@@ -23,7 +23,7 @@ public sealed class LlamaForCausalLM : CausalLM
         RegisterComponents();
     }
 
-    public override Tensor Forward(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false)
+    public override Tensor Hidden(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false)
     {
         var hidden = model.Embed(inputIds);
         var past = cache?.Length ?? 0;
@@ -38,9 +38,10 @@ public sealed class LlamaForCausalLM : CausalLM
         layerInputs?.Add(hidden);
         cache?.Advance(inputIds.shape[1]);
         if (lastPositionOnly) hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
-        hidden = model.norm.call(hidden);
-        return lm_head is null ? nn.functional.linear(hidden, model.embed_tokens.weight!) : lm_head.call(hidden);
+        return model.norm.call(hidden);
     }
+
+    public override Tensor HeadWeight => lm_head?.Weight ?? model.embed_tokens.weight!;
 
     public override IReadOnlyDictionary<string, AdaptableLinear> LayerLinears(int layer) => model.layers[layer].Linears;
 

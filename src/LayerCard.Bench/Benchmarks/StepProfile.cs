@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using LayerCard.Common;
+using LayerCard.Data;
+using LayerCard.Evaluation;
+using LayerCard.Lora;
+using LayerCard.Models;
+using LayerCard.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerCard.Bench.Benchmarks;
+
+/// <summary>Where one training step's time goes: median seconds per phase, and the process's user and system CPU time per step.</summary>
+public sealed record StepPhases(IReadOnlyDictionary<string, double> Seconds, double UserSecondsPerStep, double SystemSecondsPerStep, int Steps);
+
+/// <summary>
+/// A LoRA training step cut into phases (forward to the final hidden states, loss, backward, gradient clipping,
+/// optimizer), each timed on its own with random token batches of a fixed shape. CPU work is synchronous, so a
+/// stopwatch around each phase is its cost.
+/// </summary>
+public static class StepProfile
+{
+    /// <summary>Profiles <paramref name="steps"/> steps after one untimed warm-up step.</summary>
+    public static StepPhases Run(CausalLM model, LoraConfig config, int batchSize, int length, int steps, Device device)
+    {
+        using var lora = LoraModel.Inject(model, config, seed: 0);
+        var parameters = lora.TrainableParameters().ToList();
+        using var optimizer = new AdamW(parameters);
+        var generator = new torch.Generator(1);
+        var phases = new Dictionary<string, List<double>>();
+        void Time(string phase, Action work)
+        {
+            var clock = Stopwatch.StartNew();
+            work();
+            if (!phases.TryGetValue(phase, out var list)) phases[phase] = list = [];
+            list.Add(clock.Elapsed.TotalSeconds);
+        }
+        model.train();
+        var (user0, system0) = (0.0, 0.0);
+        for (int step = 0; step <= steps; step++)
+        {
+            if (step == 1) (user0, system0) = CpuSeconds();
+            using var scope = NewDisposeScope();
+            var ids = randint(0, model.Config.Vocab, [batchSize, length + 1], generator: generator, dtype: ScalarType.Int64);
+            var labels = ids.narrow(1, 1, length).reshape(-1);
+            var batchIds = ids.narrow(1, 0, length).contiguous();
+            Tensor hidden = null!, loss = null!;
+            Time("forward (layers)", () => hidden = model.Hidden(batchIds.to(device)));
+            Time("loss (head + cross-entropy)", () => loss = CompletionLoss.SumAt(hidden.reshape(-1, hidden.shape[^1]), labels.to(device), model.HeadWeight) / labels.shape[0]);
+            Time("backward", () => loss.backward());
+            Time("clip", () =>
+            {
+                using var noGrad = no_grad();
+                var norm = stack(parameters.Select(p => p.grad!.pow(2).sum()).ToList()).sum().sqrt().item<float>();
+                if (norm > 1) foreach (var p in parameters) p.grad!.mul_(1 / norm);
+            });
+            Time("optimizer", () => { optimizer.Step(1e-4); optimizer.ZeroGrad(); });
+            Time("free (scope end)", scope.Dispose);
+            if (step == 0) phases.Clear();
+        }
+        var (user1, system1) = CpuSeconds();
+        model.eval();
+        return new StepPhases(phases.ToDictionary(p => p.Key, p => Statistics.Median(p.Value)), (user1 - user0) / steps, (system1 - system0) / steps, steps);
+    }
+
+    /// <summary>This process's user and system CPU seconds (/proc/self/stat, clock ticks of 10 ms).</summary>
+    public static (double User, double System) CpuSeconds()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(fields[11]) / 100.0, long.Parse(fields[12]) / 100.0);
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return (double.NaN, double.NaN);
+        }
+    }
+}
