@@ -78,3 +78,51 @@ public static class StepProfile
         }
     }
 }
+
+/// <summary>Microseconds per product for a model's small projection shapes in the two weight layouts libtorch can multiply.</summary>
+public static class MatmulLayouts
+{
+    /// <summary>For each [m,k] x [k,n]: linear(x, W[n,k]) (BLAS transposes W) against x.matmul(W[k,n]) (a weight stored transposed).</summary>
+    public static IEnumerable<(string Shape, double LinearMicroseconds, double StoredTransposedMicroseconds)> Measure(IEnumerable<(long M, long K, long N)> shapes, int repeats = 1000)
+    {
+        using var noGrad = no_grad();
+        foreach (var (m, k, n) in shapes)
+        {
+            using var scope = NewDisposeScope();
+            var x = randn(m, k);
+            var w = randn(n, k);
+            var wt = w.t().contiguous();
+            yield return ($"{m}x{k} -> {n}", Time(() => nn.functional.linear(x, w), repeats), Time(() => x.matmul(wt), repeats));
+        }
+    }
+
+    private static double Time(Func<Tensor> product, int repeats)
+    {
+        for (int i = 0; i < 20; i++) product().Dispose();
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < repeats; i++) product().Dispose();
+        return clock.Elapsed.TotalMilliseconds * 1000 / repeats;
+    }
+}
+
+/// <summary>The fixed cost of one tensor operation from .NET: a small element-wise add, with and without autograd recording.</summary>
+public static class OperationOverhead
+{
+    /// <summary>Microseconds per add of two [batch, positions, hidden] tensors, timed over many repeats.</summary>
+    public static (double NoGradMicroseconds, double GradMicroseconds) Measure(long batch, long positions, long hidden, int repeats = 2000)
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(batch, positions, hidden);
+        var b = randn(batch, positions, hidden).requires_grad_(true);
+        double Time(Func<Tensor> op)
+        {
+            for (int i = 0; i < 50; i++) op().Dispose();
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < repeats; i++) op().Dispose();
+            return clock.Elapsed.TotalMilliseconds * 1000 / repeats;
+        }
+        double plain;
+        using (no_grad()) plain = Time(() => a.add(b));
+        return (plain, Time(() => a.add(b)));
+    }
+}

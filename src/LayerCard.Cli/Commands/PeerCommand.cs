@@ -94,28 +94,13 @@ public static class PeerCommand
             var table = new BenchTable($"profile: {reference}, LoRA on layers {parsed.GetValue(layers)}, batch {parsed.GetValue(batch)} x {parsed.GetValue(length)}, {parsed.GetValue(threads)} threads", "phase", "ms");
             foreach (var (phase, seconds) in phases.Seconds) table.Add(phase, seconds * 1000);
             table.Add("step (sum)", phases.Seconds.Values.Sum() * 1000);
+            var h = loaded.Config.Hidden;
+            foreach (var (shape, linear, transposed) in MatmulLayouts.Measure([(parsed.GetValue(batch) * parsed.GetValue(length), h, h), (parsed.GetValue(batch) * parsed.GetValue(length), h, loaded.Config.Intermediate),
+                (parsed.GetValue(batch) * parsed.GetValue(length), loaded.Config.Intermediate, h), (parsed.GetValue(batch) * parsed.GetValue(length), h, 8)], loaded.Config.Hidden >= 512 ? 20 : 1000))
+                table.Notes.Add($"matmul {shape}: linear (W [out, in]) {linear:F1} us, matmul (W stored [in, out]) {transposed:F1} us");
+            var (plainOp, recordedOp) = OperationOverhead.Measure(parsed.GetValue(batch), parsed.GetValue(length), h);
+            table.Notes.Add($"one element-wise add of [{parsed.GetValue(batch)}, {parsed.GetValue(length)}, {h}]: {plainOp:F1} us without autograd, {recordedOp:F1} us recorded for backward");
             table.Notes.Add($"CPU per step: user {phases.UserSecondsPerStep:F2} s, system {phases.SystemSecondsPerStep:F2} s (system time is mostly page faults); medians over {phases.Steps} steps after a warm-up step");
-            foreach (var (m, k, n) in new (long, long, long)[] { (1024, 768, 2304), (1024, 3072, 768), (256, 768, 50257), (1024, 768, 50257) })
-            {
-                var rate = MatmulRate.Measure(m, k, n, 3);
-                table.Notes.Add($"fp32 matmul {rate.Shape}: {rate.Gflops:F0} GFLOP/s");
-            }
-            using (var noGrad = TorchSharp.torch.no_grad())
-            {
-                var w = TorchSharp.torch.randn(50257, 768);
-                foreach (var rows in new[] { 256, 512, 1024 })
-                {
-                    var x = TorchSharp.torch.randn(rows, 768);
-                    TorchSharp.torch.nn.functional.linear(x, w).Dispose();
-                    var clock = System.Diagnostics.Stopwatch.StartNew();
-                    for (int i = 0; i < 3; i++) TorchSharp.torch.nn.functional.linear(x, w).Dispose();
-                    table.Notes.Add($"head linear {rows} rows: {3 * 2.0 * rows * 768 * 50257 / clock.Elapsed.TotalSeconds / 1e9:F0} GFLOP/s");
-                    var g = TorchSharp.torch.randn(rows, 50257);
-                    clock.Restart();
-                    for (int i = 0; i < 3; i++) g.matmul(w).Dispose();
-                    table.Notes.Add($"head gradient {rows} rows: {3 * 2.0 * rows * 768 * 50257 / clock.Elapsed.TotalSeconds / 1e9:F0} GFLOP/s");
-                }
-            }
             table.Print(stdout);
             return ExitCodes.Success;
         });

@@ -27,13 +27,13 @@ public sealed class LlamaForCausalLM : CausalLM
     {
         var hidden = model.Embed(inputIds);
         var past = cache?.Length ?? 0;
-        var angles = Rope.Angles(past, inputIds.shape[1], Config.HeadDim, Config.RopeTheta, hidden.device);
+        var rope = Rope.For(past, inputIds.shape[1], Config.HeadDim, Config.RopeTheta, Config.InterleavedRope, hidden.device, hidden.dtype);
         for (int i = 0; i < model.layers.Count; i++)
         {
             layerInputs?.Add(hidden);
             var layer = model.layers[i];
             var input = hidden;
-            hidden = RunLayer(i, () => layer.Forward(input, angles, cache, i));
+            hidden = RunLayer(i, () => layer.Forward(input, rope, cache, i));
         }
         layerInputs?.Add(hidden);
         cache?.Advance(inputIds.shape[1]);
@@ -103,10 +103,10 @@ internal sealed class LlamaDecoderLayer : nn.Module
     /// <summary>The layer's adaptable modules by their path inside the layer ("self_attn.q_proj", "mlp.down_proj").</summary>
     public IReadOnlyDictionary<string, AdaptableLinear> Linears { get; }
 
-    /// <summary>Pre-norm residual layer: attention then SwiGLU MLP, each added to the stream; <paramref name="angles"/> are the rotary angles of the new positions.</summary>
-    public Tensor Forward(Tensor hidden, Tensor angles, KvCache? cache, int layerIndex)
+    /// <summary>Pre-norm residual layer: attention then SwiGLU MLP, each added to the stream; <paramref name="rope"/> rotates the new positions.</summary>
+    public Tensor Forward(Tensor hidden, Rope rope, KvCache? cache, int layerIndex)
     {
-        var h = hidden + self_attn.Forward(input_layernorm.call(hidden), angles, cache, layerIndex);
+        var h = hidden + self_attn.Forward(input_layernorm.call(hidden), rope, cache, layerIndex);
         return h + mlp.Forward(post_attention_layernorm.call(h));
     }
 }
@@ -137,7 +137,7 @@ internal sealed class LlamaAttention : nn.Module
     }
 
     /// <summary>Grouped-query causal self-attention over x [batch, positions, hidden] with rotary positions, using and extending the cache when given.</summary>
-    public Tensor Forward(Tensor x, Tensor angles, KvCache? cache, int layerIndex)
+    public Tensor Forward(Tensor x, Rope rope, KvCache? cache, int layerIndex)
     {
         long batch = x.shape[0], positions = x.shape[1];
         var q = q_proj.call(x).view(batch, positions, config.Heads, config.HeadDim);
@@ -145,8 +145,8 @@ internal sealed class LlamaAttention : nn.Module
         var v = v_proj.call(x).view(batch, positions, config.KvHeads, config.HeadDim).transpose(1, 2);
         if (q_norm != null) q = q_norm.call(q);
         if (k_norm != null) k = k_norm.call(k);
-        q = Rope.Apply(q.transpose(1, 2), angles, config.InterleavedRope);
-        k = Rope.Apply(k.transpose(1, 2), angles, config.InterleavedRope);
+        q = rope.Apply(q.transpose(1, 2));
+        k = rope.Apply(k.transpose(1, 2));
         var attended = Attention.Causal(q, k, v, cache, layerIndex, config.Heads / config.KvHeads);
         return o_proj.call(attended.transpose(1, 2).reshape(batch, positions, config.Heads * config.HeadDim));
     }

@@ -23,8 +23,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var x = input.to(ScalarType.Float32);
-        var normalised = x * torch.rsqrt(x.pow(2).mean([-1L], keepdim: true) + epsilon);
-        return (weight * normalised.to(input.dtype)).MoveToOuterDisposeScope();
+        var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);
+        var normalised = x * x.square().mean([-1L], keepdim: true).add_(epsilon).rsqrt_();
+        return (weight * (input.dtype == ScalarType.Float32 ? normalised : normalised.to(input.dtype))).MoveToOuterDisposeScope();
     }
 }

@@ -5,35 +5,52 @@ namespace LayerCard.Models;
 /// <summary>
 /// Rotary position embeddings in the two layouts in use: Hugging Face rotates the two halves of a head
 /// (rotate_half), llama2.c rotates adjacent pairs (2i, 2i+1). Checkpoints are stored for one or the other,
-/// so applying the wrong one silently ruins a model.
+/// so applying the wrong one silently ruins a model. The tables are made once per forward and shared by every
+/// layer; applying them costs a handful of tensor operations per layer.
 /// </summary>
-public static class Rope
+public sealed class Rope
 {
+    private readonly Tensor? rotation;
+    private readonly Tensor? cos;
+    private readonly Tensor? sin;
+
+    private Rope(Tensor? rotation, Tensor? cos, Tensor? sin)
+    {
+        this.rotation = rotation;
+        this.cos = cos;
+        this.sin = sin;
+    }
+
     /// <summary>Angles [positions, headDim/2] for positions start..start+count-1.</summary>
     public static Tensor Angles(long start, long count, int headDim, double theta, Device device)
     {
         var exponents = arange(0, headDim, 2, dtype: ScalarType.Float64, device: device) / headDim;
         var inverseFrequencies = pow(theta, exponents).reciprocal();
         var positions = arange(start, start + count, dtype: ScalarType.Float64, device: device);
-        return outer(positions, inverseFrequencies).to(ScalarType.Float32);
+        return outer(positions, inverseFrequencies);
     }
 
-    /// <summary>Rotates x [batch, heads, positions, headDim] by the angles [positions, headDim/2].</summary>
-    public static Tensor Apply(Tensor x, Tensor angles, bool interleaved)
+    /// <summary>
+    /// The tables for positions start..start+count-1: for adjacent pairs, unit complex numbers e^{iθ} [positions,
+    /// headDim/2] (a pair rotated is a complex product); for halves, cos and sin repeated over both halves [positions, headDim].
+    /// </summary>
+    public static Rope For(long start, long count, int headDim, double theta, bool interleaved, Device device, ScalarType dtype)
     {
-        var cos = angles.cos().to(x.dtype);
-        var sin = angles.sin().to(x.dtype);
-        if (interleaved)
+        var angles = Angles(start, count, headDim, theta, device);
+        if (interleaved) return new Rope(polar(ones_like(angles), angles).to(ScalarType.ComplexFloat32), null, null);
+        return new Rope(null, cat([angles.cos(), angles.cos()], -1).to(dtype), cat([angles.sin(), angles.sin()], -1).to(dtype));
+    }
+
+    /// <summary>Rotates x [batch, heads, positions, headDim].</summary>
+    public Tensor Apply(Tensor x)
+    {
+        if (rotation is not null)
         {
-            var pairs = x.reshape([.. x.shape[..^1], x.shape[^1] / 2, 2]);
-            var even = pairs.select(-1, 0);
-            var odd = pairs.select(-1, 1);
-            var rotated = stack([even * cos - odd * sin, even * sin + odd * cos], -1);
-            return rotated.reshape(x.shape);
+            var pairs = view_as_complex(x.reshape([.. x.shape[..^1], x.shape[^1] / 2, 2]).contiguous());
+            return view_as_real(pairs * rotation).reshape(x.shape).to(x.dtype);
         }
         var half = x.shape[^1] / 2;
-        var first = x.narrow(-1, 0, half);
-        var second = x.narrow(-1, half, half);
-        return cat([first * cos - second * sin, second * cos + first * sin], -1);
+        var rotated = cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
+        return x * cos! + rotated * sin!;
     }
 }
