@@ -85,6 +85,19 @@ public sealed record ExperimentConfig
         if (config.K <= 0) throw BadInputException.InFile(path, $"k must be positive, got {config.K}");
         if (config.Seeds.Count == 0) throw BadInputException.InFile(path, "no seeds");
         if (config.Steps <= 0) throw BadInputException.InFile(path, $"steps must be positive, got {config.Steps}");
+        // The card and training settings are checked here, before the model loads, in the config's own field names.
+        try
+        {
+            new Card.CardSettings
+            {
+                Targets = config.Targets, Rank = config.Rank, Alpha = config.Alpha, CalibrationExamples = config.CalibrationExamples,
+                ProbeSteps = config.CardProbeSteps, BatchSize = config.BatchSize, LearningRate = config.LearningRate, FullFineTuneSteps = config.Steps,
+            }.Validate();
+        }
+        catch (BadInputException e) when (e.Field is not null)
+        {
+            throw BadInputException.InFile(path, e.MessageNaming(e.Field == "probe_steps" ? "card_probe_steps" : e.Field));
+        }
         return config;
     }
 }

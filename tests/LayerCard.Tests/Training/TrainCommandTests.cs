@@ -35,6 +35,19 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void ALimitCapsPlainTextWindowsAndSaysSo()
+    {
+        using var folder = new TempFolder();
+        var (code, output, err) = RunCli("train", "--model", "stories260K", "--data", "tinyshakespeare", "--limit", "20", "--eval-limit", "4", "--steps", "1",
+            "--batch-size", "2", "--max-length", "32", "--threads", "1", "--out", folder["run"]);
+        Assert.True(code == 0, err + output);
+        Assert.Contains("first 20 used", output);
+        var summary = JsonNode.Parse(File.ReadAllText(folder["run/run-summary.json"]))!.AsObject();
+        Assert.Contains("first 20 used", summary["train_data"]!.GetValue<string>());
+        Assert.Contains("first 4 used", summary["validation_data"]!.GetValue<string>());
+    }
+
+    [Fact]
     public void TheSameSeedGivesTheSameAdapter()
     {
         using var folder = new TempFolder();
