@@ -32,6 +32,26 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public void PeerSaysHowToGetPyTorchWhenThePythonIsMissing()
+    {
+        var (code, output, err) = RunCli("bench", "peer", "--python", "/no/such/python3", "--rounds", "1");
+        Assert.Equal(1, code);
+        Assert.Contains("apt-get install python3-torch", err);
+        Assert.Equal("", output);
+    }
+
+    [Fact]
+    public void ProfileTimesEveryPhaseOfAStep()
+    {
+        using var folder = new TempFolder();
+        var (code, output, err) = RunCli("bench", "profile", "--model", TinyGpt2(folder), "--steps", "2", "--max-length", "16", "--threads", "1");
+        Assert.True(code == 0, err + output);
+        foreach (var phase in new[] { "forward (layers)", "loss (head + cross-entropy)", "backward", "optimizer" })
+            Assert.True(Row(output, phase)[0] > 0, phase);
+        Assert.True(Row(output, "step (sum)")[0] >= Row(output, "backward")[0]);
+    }
+
+    [Fact]
     public void GenerateReportsTokensPerSecond()
     {
         using var folder = new TempFolder();
