@@ -1,10 +1,5 @@
-using System.Diagnostics;
-using System.Globalization;
-using LayerCard.Common;
 using LayerCard.Data;
-using LayerCard.Lora;
 using LayerCard.Models;
-using LayerCard.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

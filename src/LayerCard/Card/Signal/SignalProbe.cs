@@ -4,7 +4,6 @@ using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Lora;
 using LayerCard.Models;
-using LayerCard.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
