@@ -11,6 +11,7 @@ namespace LayerCard.Recipes;
 /// <summary>Writes a study's results: results.json, results.md (tables per task) and PNG plots.</summary>
 public static class ExperimentReport
 {
+    /// <summary>Writes results.json, results.md and the plots into <paramref name="folder"/>; returns the path of results.md.</summary>
     public static string Write(ExperimentResults results, string folder)
     {
         Directory.CreateDirectory(folder);

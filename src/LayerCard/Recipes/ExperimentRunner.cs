@@ -21,8 +21,10 @@ public sealed record MethodResult(string Task, long Seed, string Method, IReadOn
     double StepSeconds, long PeakMemoryIncrementBytes, double? PredictedGainFraction, double? PredictedTimeFraction,
     double MeasuredGainFraction, double MeasuredTimeFraction, double? RegretGain, double? RegretMetric);
 
+/// <summary>The base model on one task's test part: loss and task metric (and the majority-class baseline for classification).</summary>
 public sealed record TaskBaseline(string Task, string MetricName, double BaseTestLoss, double BaseMetric, double? MajorityBaseline);
 
+/// <summary>Everything a study measured, as results.json holds it.</summary>
 public sealed record ExperimentResults(ExperimentConfig Config, string Command, IReadOnlyList<TaskBaseline> Baselines,
     IReadOnlyList<SubsetResult> Subsets, IReadOnlyList<MethodResult> Methods, IReadOnlyList<CardDocument> Cards, double Seconds);
 
@@ -33,6 +35,7 @@ public sealed record ExperimentResults(ExperimentConfig Config, string Command, 
 /// </summary>
 public static class ExperimentRunner
 {
+    /// <summary>The placement methods compared at K layers (card-cost chooses its own size; all is the reference).</summary>
     public static readonly IReadOnlyList<string> Methods = ["card-guided", "card-cost", "resnorm-top", "random", "even", "top", "bottom", "all"];
 
     /// <summary>Runs the study: the model is loaded once, each task's data split once; seeds vary the card's calibration sample and the data order.</summary>

@@ -12,6 +12,7 @@ internal static class ProbeProgress
 {
     private sealed record Saved(string Key, List<LayerProbe> Probes);
 
+    /// <summary>The probes saved for the card <paramref name="key"/>; none when the file is missing, unreadable or of another card.</summary>
     public static IReadOnlyList<LayerProbe> Load(string? path, string key)
     {
         if (path is null || !File.Exists(path)) return [];
@@ -26,12 +27,14 @@ internal static class ProbeProgress
         }
     }
 
+    /// <summary>Saves the finished probes atomically (no-op without a path).</summary>
     public static void Save(string? path, string key, IReadOnlyList<LayerProbe> probes)
     {
         if (path is null) return;
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new Saved(key, probes.ToList()), CardDocument.Json));
     }
 
+    /// <summary>Removes the progress file once the card is done.</summary>
     public static void Clear(string? path)
     {
         if (path != null && File.Exists(path)) File.Delete(path);

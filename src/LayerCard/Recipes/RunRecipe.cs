@@ -161,6 +161,7 @@ public static class RunRecipe
 
     private sealed class Progress(Action<string> log) : IProgress<string>
     {
+        /// <summary>Logs a card progress line, indented under its stage.</summary>
         public void Report(string value) => log("   " + value);
     }
 }

@@ -59,8 +59,10 @@ public sealed record RunSummary(
     double? FinalValidationLoss, string TrainData, string? ValidationData, string CommandLine, long Seed, int ResumedFromStep,
     int BatchSize, int GradientAccumulation, double LearningRate, int MaxLength)
 {
+    /// <summary>The summary's file name in a run's output folder.</summary>
     public const string FileName = "run-summary.json";
 
+    /// <summary>snake_case JSON, NaN allowed, indented.</summary>
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
@@ -68,6 +70,7 @@ public sealed record RunSummary(
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    /// <summary>Writes run-summary.json into <paramref name="directory"/> atomically.</summary>
     public void Save(string directory) =>
         AtomicFile.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, Json));
 }

@@ -15,6 +15,7 @@ public sealed class AdamW : IDisposable
     private readonly Tensor[] firstMoments;
     private readonly Tensor[] secondMoments;
 
+    /// <summary>Zeroed moments for <paramref name="parameters"/> (the LoRA weights), with PyTorch's AdamW defaults.</summary>
     public AdamW(IReadOnlyList<Parameter> parameters, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.01)
     {
         this.parameters = parameters;
@@ -26,12 +27,18 @@ public sealed class AdamW : IDisposable
         secondMoments = parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray();
     }
 
+    /// <summary>Decay of the first moment (mean of gradients).</summary>
     public double Beta1 { get; }
+    /// <summary>Decay of the second moment (mean of squared gradients).</summary>
     public double Beta2 { get; }
+    /// <summary>Added to the denominator so a zero second moment does not divide by zero.</summary>
     public double Epsilon { get; }
+    /// <summary>Decoupled weight decay: each step multiplies the weights by 1 - rate x decay.</summary>
     public double WeightDecay { get; }
+    /// <summary>Optimizer steps taken (the bias corrections depend on it; restored from checkpoints).</summary>
     public long Steps { get; private set; }
 
+    /// <summary>One AdamW update of every parameter that has a gradient, at <paramref name="learningRate"/>.</summary>
     public void Step(double learningRate)
     {
         Steps++;
@@ -55,6 +62,7 @@ public sealed class AdamW : IDisposable
         }
     }
 
+    /// <summary>Sets every parameter's gradient to zero before the next accumulation.</summary>
     public void ZeroGrad()
     {
         foreach (var p in parameters) p.grad?.zero_();
@@ -72,6 +80,7 @@ public sealed class AdamW : IDisposable
         return state;
     }
 
+    /// <summary>Copies checkpointed moments (read by their <see cref="State"/> names) and the step count back in.</summary>
     public void Restore(Func<string, Tensor> read, long steps)
     {
         using var noGrad = no_grad();
@@ -84,6 +93,7 @@ public sealed class AdamW : IDisposable
         Steps = steps;
     }
 
+    /// <summary>Frees the moment tensors.</summary>
     public void Dispose()
     {
         foreach (var t in firstMoments.Concat(secondMoments)) t.Dispose();

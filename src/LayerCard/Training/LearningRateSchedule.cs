@@ -1,5 +1,6 @@
 namespace LayerCard.Training;
 
+/// <summary>How the rate falls after warmup: linearly or by a cosine to zero, or not at all.</summary>
 public enum DecayKind { Linear, Cosine, Constant }
 
 /// <summary>Linear warmup from 0, then linear or cosine decay to <see cref="FinalFraction"/> of the peak at the last step.</summary>

@@ -16,6 +16,7 @@ namespace LayerCard.Training;
 /// </summary>
 public sealed class Trainer(LoraModel lora, TrainingOptions options, Device device, ITrainingObserver? observer = null)
 {
+    /// <summary>Per-step metrics, one JSON object a line, beside the adapter.</summary>
     public const string MetricsFile = "metrics.jsonl";
 
     /// <param name="fingerprint">Identifies the run's settings; a checkpoint from other settings is refused on resume.</param>

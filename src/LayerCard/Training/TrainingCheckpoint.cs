@@ -20,8 +20,10 @@ public static class TrainingCheckpoint
     private const string OptimizerFile = "optimizer.safetensors";
     private const string StateFile = "state.json";
 
+    /// <summary>The checkpoint folder inside a run's output folder.</summary>
     public static string FolderIn(string outputDirectory) => Path.Combine(outputDirectory, "checkpoint");
 
+    /// <summary>Writes adapters, optimizer moments and state atomically, so a kill mid-write leaves the previous checkpoint.</summary>
     public static void Save(string folder, LoraModel lora, AdamW optimizer, CheckpointState state)
     {
         AtomicFile.WriteDirectory(folder, temporary =>
@@ -38,6 +40,7 @@ public static class TrainingCheckpoint
         });
     }
 
+    /// <summary>Whether <paramref name="folder"/> holds a complete checkpoint.</summary>
     public static bool Exists(string folder)
     {
         AtomicFile.RecoverDirectory(folder);
@@ -63,6 +66,7 @@ public static class TrainingCheckpoint
         return state;
     }
 
+    /// <summary>Restores adapters and optimizer from a checkpoint of the same settings (<paramref name="expectedFingerprint"/>); another run's checkpoint is refused.</summary>
     public static CheckpointState Load(string folder, LoraModel lora, AdamW optimizer, string expectedFingerprint)
     {
         var state = ReadState(folder, expectedFingerprint);

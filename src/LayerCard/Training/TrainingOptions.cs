@@ -58,8 +58,10 @@ public sealed record TrainingOptions
     }
 }
 
+/// <summary>One training step as the progress line shows it: loss, rate, throughput, time spent and left.</summary>
 public sealed record StepReport(int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining);
 
+/// <summary>Sees a run's progress (the CLI prints it; recipes may log it).</summary>
 public interface ITrainingObserver
 {
     void OnStep(StepReport report);
@@ -67,8 +69,10 @@ public interface ITrainingObserver
     void OnMessage(string message);
 }
 
+/// <summary>One line of metrics.jsonl: a step's training loss and, where measured, validation loss.</summary>
 public sealed record MetricPoint(int Step, double? TrainLoss, double? ValidationLoss, double LearningRate, long Tokens, double ElapsedSeconds);
 
+/// <summary>What a finished training run measured: steps, tokens, times, peak memory, final losses and every metric point.</summary>
 public sealed record TrainingResult(
     int Steps, long Tokens, double WallSeconds, double MeanStepSeconds, long PeakMemoryBytes,
     double FinalTrainLoss, double? FinalValidationLoss, int ResumedFromStep, IReadOnlyList<MetricPoint> Metrics);
