@@ -11,11 +11,11 @@ public sealed class DataOptionSet(DataPlan defaults)
     /// <summary>--tokenizer.</summary>
     public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "default: beside the model" };
     /// <summary>--data.</summary>
-    public Option<string> Data { get; } = new("--data") { Description = "a dataset file or a known name (sst2, sst2:test, gsm8k, e2e, tinyshakespeare)", Required = true };
+    public Option<string> Data { get; } = new("--data") { Description = "a dataset file or a known name (sst2, sst2:test, gsm8k, e2e, dart, webnlg, tinyshakespeare)", Required = true };
     /// <summary>--eval-data.</summary>
     public Option<string?> EvalData { get; } = new("--eval-data") { Description = "validation data (default: a held-out part of --data)" };
     /// <summary>--format.</summary>
-    public Option<string?> FormatOption { get; } = new("--format") { Description = "text, prompt-completion, alpaca, gsm8k, classification, e2e, plain (default: detected)" };
+    public Option<string?> FormatOption { get; } = new("--format") { Description = "text, prompt-completion, alpaca, gsm8k, classification, e2e, dart, webnlg, plain (default: detected)" };
     /// <summary>--labels.</summary>
     public Option<string?> LabelsOption { get; } = new("--labels") { Description = "label words for classification, comma separated (index 0 first)" };
     /// <summary>--max-length.</summary>

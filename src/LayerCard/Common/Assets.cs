@@ -27,8 +27,10 @@ public static class Assets
     private const string Glue = "https://raw.githubusercontent.com/forest-snow/alps/3c7ef2c9/data/SST-2/";
     private const string Gsm8k = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5/grade_school_math/data/";
     private const string E2e = "https://raw.githubusercontent.com/microsoft/LoRA/c4593f06/examples/NLG/data/e2e/";
+    private const string Dart = "https://raw.githubusercontent.com/microsoft/LoRA/c4593f06/examples/NLG/data/dart/";
+    private const string WebNlg = "https://raw.githubusercontent.com/microsoft/LoRA/c4593f06/examples/NLG/data/webnlg_challenge_2017/";
 
-    /// <summary>The assets that can be referred to by name: the stories260K model, the gpt2 and qwen3 tokenizers, and the sst2, gsm8k, e2e and tinyshakespeare datasets, each file pinned to an upstream address and sha256.</summary>
+    /// <summary>The assets that can be referred to by name: the stories260K model, the gpt2 and qwen3 tokenizers, and the sst2, gsm8k, e2e, dart, webnlg and tinyshakespeare datasets, each file pinned to an upstream address and sha256.</summary>
     public static IReadOnlyList<KnownAsset> Known { get; } =
     [
         new("stories260K", "model", "models/stories260K",
@@ -61,6 +63,15 @@ public static class Assets
         [
             new("datasets/e2e/valid.txt", E2e + "valid.txt", "ba963113c8401d3d26216c0dc0a6dae1ea6ea927de3bf830e32c41f65401c80d"),
             new("datasets/e2e/test.txt", E2e + "test.txt", "81b1bcd40c4f12845ec4eb61a77bf43765d112483cd9b2f91ef10bfc1b3d8f13"),
+        ]),
+        // DART and WebNLG: only the dev split is distributed here; the upstream file names differ from the local ones.
+        new("dart", "dataset", "datasets/dart",
+        [
+            new("datasets/dart/dev.json", Dart + "dart-v1.1.1-full-dev.json", "5038f3543b6d59b94ac4e3f69d15a0b01d8578913f862142e7c560200dd6e434"),
+        ]),
+        new("webnlg", "dataset", "datasets/webnlg",
+        [
+            new("datasets/webnlg/dev.json", WebNlg + "dev.json", "50f5a2c24d760bc84ba3e852707cd3b43b0cf2da035b425f87945a2440880488"),
         ]),
         new("tinyshakespeare", "dataset", "datasets/tinyshakespeare",
         [

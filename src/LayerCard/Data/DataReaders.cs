@@ -68,7 +68,7 @@ internal static class DataReaders
             if (Has("text")) return DataFormat.Text;
             var fields = string.Join(", ", record.EnumerateObject().Select(p => p.Name));
             throw place.Error($"cannot tell the format from the fields ({fields}): expected text, prompt+completion, " +
-                              "instruction(+input)+output or question+answer");
+                              "instruction(+input)+output, question+answer, or a .json list with tripleset (DART)");
         }
         throw BadInputException.InFile(path, "no examples");
     }
@@ -108,7 +108,8 @@ internal static class DataReaders
         return value.GetString()!;
     }
 
-    private static string Kind(JsonElement value) => value.ValueKind switch
+    /// <summary>A JSON value's kind as messages say it: "an object", "an array", "a number", ...</summary>
+    internal static string Kind(JsonElement value) => value.ValueKind switch
     {
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",
@@ -118,8 +119,8 @@ internal static class DataReaders
         _ => "a string",
     };
 
-    // JsonException positions are relative to the single line we parsed, so its "LineNumber: 0" only misleads.
-    private static string OneLine(string message) =>
+    /// <summary>A JsonException message on one line. Positions are relative to the single line we parsed, so its "LineNumber: 0" only misleads.</summary>
+    internal static string OneLine(string message) =>
         message.Replace("LineNumber: 0 | ", "", StringComparison.Ordinal).ReplaceLineEndings(" ").Trim();
 
     // ---- TSV classification ----

@@ -5,7 +5,7 @@ using LayerCard.Common;
 namespace LayerCard.Data;
 
 /// <summary>
-/// Loads a data file given as a path, a known dataset name ("sst2", "gsm8k", "e2e", "tinyshakespeare"), or
+/// Loads a data file given as a path, a known dataset name ("sst2", "gsm8k", "e2e", "dart", "webnlg", "tinyshakespeare"), or
 /// "name:split" ("sst2:test", "e2e:test"). Every problem with the data is a <see cref="BadInputException"/>
 /// naming the file and, where there is one, the line.
 /// </summary>
@@ -48,6 +48,12 @@ public static class DatasetLoader
             case DataFormat.E2e:
                 examples = DataReaders.E2e(path, text, options.Limit);
                 break;
+            case DataFormat.Dart:
+                examples = TripleReaders.Dart(path, text, options.Limit);
+                break;
+            case DataFormat.WebNlg:
+                examples = TripleReaders.WebNlg(path, text, options.Limit);
+                break;
             case DataFormat.Text or DataFormat.PromptCompletion or DataFormat.Alpaca or DataFormat.Gsm8k:
                 examples = DataReaders.Json(path, text, format, options.Limit);
                 break;
@@ -58,13 +64,18 @@ public static class DatasetLoader
         return new TaskDataset(path, format, examples, null, labels, hash);
     }
 
-    /// <summary>The format a file would be read as under <see cref="DataFormat.Auto"/>.</summary>
+    /// <summary>The format a file would be read as under <see cref="DataFormat.Auto"/>: by extension, and for JSON by
+    /// its fields (a .json list whose first item has "tripleset" is DART, an object whose "entries" hold
+    /// "modifiedtripleset" is WebNLG).</summary>
     public static DataFormat Detect(string path, string text)
     {
         var extension = Path.GetExtension(path).ToLowerInvariant();
         switch (extension)
         {
-            case ".jsonl" or ".json":
+            case ".json":
+                // DART's list and WebNLG's object first: WebNLG's one multi-line object is no JSON lines file.
+                return TripleReaders.Detect(path, text) ?? DataReaders.DetectJson(path, text);
+            case ".jsonl":
                 return DataReaders.DetectJson(path, text);
             case ".tsv":
                 return DataFormat.Classification;
@@ -79,7 +90,7 @@ public static class DatasetLoader
 
     /// <summary>
     /// A path wins over a name. A known dataset name means its first file (its train split; for e2e, whose train
-    /// file is not distributed here, the valid split); "name:split" picks the file of that stem.
+    /// file is not distributed here, the valid split; for dart and webnlg, their only file, dev); "name:split" picks the file of that stem.
     /// </summary>
     public static (string Path, KnownAsset? Asset) ResolveReference(string reference)
     {

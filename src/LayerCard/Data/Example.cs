@@ -29,6 +29,10 @@ public enum DataFormat
     Classification,
     /// <summary>Text lines "meaning representation||reference".</summary>
     E2e,
+    /// <summary>DART's JSON list of entries, each with a "tripleset" of [subject, relation, object] and "annotations" ({source, text} references).</summary>
+    Dart,
+    /// <summary>WebNLG 2017's JSON object whose "entries" hold a "modifiedtripleset" of {subject, property, object} and "lexicalisations" (the "good" ones are the references).</summary>
+    WebNlg,
     /// <summary>The whole file is one document, cut into windows at tokenization.</summary>
     PlainText,
 }
@@ -64,6 +68,16 @@ public static class DataTemplates
     /// <summary>"{mr}\nDescription:" → " {reference}", grouped by the meaning representation.</summary>
     public static Example E2e(string meaningRepresentation, string reference) =>
         new($"{meaningRepresentation}\nDescription:", " " + reference, null, meaningRepresentation);
+
+    /// <summary>
+    /// A triple set as the LoRA paper's DART and WebNLG converters write it: "subject : relation : object" for each
+    /// triple, joined by " | ", every part as given.
+    /// </summary>
+    public static string LineariseTriples(IEnumerable<(string Subject, string Relation, string Object)> triples) =>
+        string.Join(" | ", triples.Select(t => $"{t.Subject} : {t.Relation} : {t.Object}"));
+
+    /// <summary>The E2E template on a linearised triple set (DART, WebNLG): "{triples}\nDescription:" → " {reference}", grouped by the triple set.</summary>
+    public static Example Triples(string linearisedTriples, string reference) => E2e(linearisedTriples, reference);
 
     /// <summary>Language modelling on the whole text: nothing is given, everything is predicted.</summary>
     public static Example Text(string text) => new("", text);

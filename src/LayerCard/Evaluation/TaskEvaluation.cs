@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Evaluation;
 
-/// <summary>What a task is scored by: completion loss (lower is better), label-word accuracy, GSM8K exact match of the final answer, or E2E corpus BLEU-4.</summary>
+/// <summary>What a task is scored by: completion loss (lower is better), label-word accuracy, GSM8K exact match of the final answer, or data-to-text (E2E, DART, WebNLG) corpus BLEU-4.</summary>
 public enum TaskMetric { Loss, Accuracy, ExactMatch, Bleu }
 
 /// <summary>One evaluation's figures; which are set depends on the metric.</summary>
@@ -27,16 +27,16 @@ public sealed record EvaluationResult(
 
 /// <summary>
 /// Task metrics on a model as it is (base, or with adapters in place): completion loss, label-word accuracy,
-/// GSM8K exact match by greedy generation, and E2E corpus BLEU-4 / ROUGE-L with references grouped by input.
+/// GSM8K exact match by greedy generation, and data-to-text (E2E, DART, WebNLG) corpus BLEU-4 / ROUGE-L with references grouped by input.
 /// </summary>
 public static class TaskEvaluation
 {
-    /// <summary>The metric a data format is scored by unless told otherwise: accuracy for classification, exact match for GSM8K, BLEU for E2E, loss for the rest.</summary>
+    /// <summary>The metric a data format is scored by unless told otherwise: accuracy for classification, exact match for GSM8K, BLEU (and ROUGE-L) for the data-to-text tasks E2E, DART and WebNLG, loss for the rest.</summary>
     public static TaskMetric DefaultMetric(DataFormat format) => format switch
     {
         DataFormat.Classification => TaskMetric.Accuracy,
         DataFormat.Gsm8k => TaskMetric.ExactMatch,
-        DataFormat.E2e => TaskMetric.Bleu,
+        DataFormat.E2e or DataFormat.Dart or DataFormat.WebNlg => TaskMetric.Bleu,
         _ => TaskMetric.Loss,
     };
 

@@ -5,8 +5,8 @@ namespace LayerCard.Tests.Corpus;
 
 /// <summary>
 /// Data files that are broken, in every format `train` and `eval` read: JSON lines (text, prompt+completion,
-/// alpaca, gsm8k), TSV classification, E2E and plain text; and data references that name nothing.
-/// Each refusal names the file and, where there is one, the line.
+/// alpaca, gsm8k), TSV classification, E2E, DART, WebNLG and plain text; and data references that name nothing.
+/// Each refusal names the file and, where there is one, the line (the entry for DART and WebNLG).
 /// </summary>
 public static class DatasetCases
 {
@@ -18,6 +18,18 @@ public static class DatasetCases
 
     private static BadInputCase Bytes(string name, string file, byte[] bytes, string fragment, params string[] extra) =>
         new(name, root => Train(root, WriteFile(root, file, bytes), extra), fragment, file);
+
+    // DART: a JSON list of entries; WebNLG: {"entries": [{"N": {...}}]}. Each builds one valid entry to break.
+    private static string DartEntry(string tripleset = "[[\"Aarhus\", \"LEADER\", \"Jacob\"]]", string annotations = "[{\"source\": \"e2e\", \"text\": \"Jacob leads Aarhus.\"}]") =>
+        $"{{\"tripleset\": {tripleset}, \"annotations\": {annotations}}}";
+
+    private static string[] DartFile(params string[] entries) => ["[", string.Join(",\n", entries), "]"];
+
+    private static string WebNlgEntry(int number, string triples = "[{\"subject\": \"Aarhus\", \"property\": \"leaderName\", \"object\": \"Jacob\"}]",
+        string lexicalisations = "[{\"comment\": \"good\", \"lex\": \"Jacob leads Aarhus.\"}]") =>
+        $"{{\"{number}\": {{\"category\": \"City\", \"modifiedtripleset\": {triples}, \"lexicalisations\": {lexicalisations}}}}}";
+
+    private static string[] WebNlgFile(params string[] entries) => ["{\"entries\": [", string.Join(",\n", entries), "]}"];
 
     public static IEnumerable<BadInputCase> Cases =>
     [
@@ -83,6 +95,56 @@ public static class DatasetCases
         Data("e2e-empty-meaning", "e2e.txt", ["||Alimentum serves Thai food."], "e2e.txt:1: empty meaning representation", "--format", "e2e"),
         Data("e2e-format-on-plain-text", "story.txt", ["Once upon a time there was a cat."], "story.txt:1: expected 'meaning representation||reference'", "--format", "e2e"),
 
+        // ---- DART ----
+        Data("dart-empty-tripleset", "dev.json", DartFile(DartEntry(), DartEntry(tripleset: "[]")), "dev.json: entry 2: 'tripleset' is empty"),
+        Data("dart-missing-tripleset", "dev.json", DartFile(DartEntry(), "{\"annotations\": []}"), "dev.json: entry 2: missing field 'tripleset'", "--format", "dart"),
+        Data("dart-tripleset-is-string", "dev.json", DartFile(DartEntry(tripleset: "\"Aarhus : leader : Jacob\"")),
+            "dev.json: entry 1: field 'tripleset' must be a list, not a string"),
+        Data("dart-triple-of-two", "dev.json", DartFile(DartEntry(), DartEntry(), DartEntry(tripleset: "[[\"a\", \"B\", \"c\"], [\"a\", \"B\"]]")),
+            "dev.json: entry 3: triple 2 must be a list of 3 strings [subject, relation, object], not a list of 2"),
+        Data("dart-triple-with-number", "dev.json", DartFile(DartEntry(tripleset: "[[\"Aarhus\", \"FOUNDED\", 1160]]")),
+            "dev.json: entry 1: triple 1 must be a list of 3 strings [subject, relation, object]; its item 3 is a number"),
+        Data("dart-triple-is-object", "dev.json", DartFile(DartEntry(tripleset: "[{\"subject\": \"a\"}]")),
+            "dev.json: entry 1: triple 1 must be a list of 3 strings [subject, relation, object], not an object"),
+        Data("dart-no-annotations", "dev.json", DartFile(DartEntry(), DartEntry(annotations: "[]")), "dev.json: entry 2: 'annotations' is empty (no references)"),
+        Data("dart-missing-annotations", "dev.json", DartFile("{\"tripleset\": [[\"a\", \"B\", \"c\"]]}"), "dev.json: entry 1: missing field 'annotations'"),
+        Data("dart-annotation-text-is-number", "dev.json", DartFile(DartEntry(annotations: "[{\"source\": \"e2e\", \"text\": \"A.\"}, {\"source\": \"e2e\", \"text\": 7}]")),
+            "dev.json: entry 1: annotation 2: field 'text' must be a string, not a number"),
+        Data("dart-annotation-blank-text", "dev.json", DartFile(DartEntry(annotations: "[{\"source\": \"e2e\", \"text\": \"  \"}]")),
+            "dev.json: entry 1: annotation 1: 'text' is empty"),
+        Data("dart-entry-is-array", "dev.json", DartFile(DartEntry(), "[[\"a\", \"B\", \"c\"]]"), "dev.json: entry 2: expected a JSON object, not an array", "--format", "dart"),
+        Data("dart-format-on-jsonl", "data.jsonl", [Good, Good], "data.jsonl: not valid JSON", "--format", "dart"),
+        Data("dart-format-on-one-record", "data.json", [Good], "data.json: expected DART's JSON list of entries, not an object", "--format", "dart"),
+        Data("dart-format-on-object", "dev.json", WebNlgFile(WebNlgEntry(1)), "dev.json: expected DART's JSON list of entries, not an object", "--format", "dart"),
+        Data("dart-truncated", "dev.json", ["[", DartEntry() + ","], "dev.json: not valid JSON"),
+        Data("dart-one-triple-set-cannot-hold-out", "dev.json",
+            DartFile(DartEntry(annotations: "[{\"text\": \"Jacob leads Aarhus.\"}, {\"text\": \"Aarhus is led by Jacob.\"}, {\"text\": \"Jacob is Aarhus's leader.\"}]")),
+            "dev.json: cannot hold out 10%: the data has only one group of examples"),
+
+        // ---- WebNLG ----
+        Data("webnlg-empty-modifiedtripleset", "dev.json", WebNlgFile(WebNlgEntry(1), WebNlgEntry(2, triples: "[]")), "dev.json: entry 2: 'modifiedtripleset' is empty"),
+        Data("webnlg-triple-missing-property", "dev.json", WebNlgFile(WebNlgEntry(1, triples: "[{\"subject\": \"Aarhus\", \"object\": \"Jacob\"}]")),
+            "dev.json: entry 1: triple 1: missing field 'property'"),
+        Data("webnlg-triple-is-list", "dev.json", WebNlgFile(WebNlgEntry(1), WebNlgEntry(2, triples: "[[\"Aarhus\", \"leaderName\", \"Jacob\"]]")),
+            "dev.json: entry 2: triple 1 must be an object with 'subject', 'property' and 'object', not an array"),
+        Data("webnlg-no-lexicalisations", "dev.json", WebNlgFile(WebNlgEntry(1), WebNlgEntry(2), WebNlgEntry(3, lexicalisations: "[]")),
+            "dev.json: entry 3: 'lexicalisations' is empty (no references)"),
+        Data("webnlg-lex-is-number", "dev.json", WebNlgFile(WebNlgEntry(1, lexicalisations: "[{\"comment\": \"good\", \"lex\": 12}]")),
+            "dev.json: entry 1: lexicalisation 1: field 'lex' must be a string, not a number"),
+        Data("webnlg-missing-comment", "dev.json", WebNlgFile(WebNlgEntry(1, lexicalisations: "[{\"comment\": \"good\", \"lex\": \"A.\"}, {\"lex\": \"B.\"}]")),
+            "dev.json: entry 1: lexicalisation 2: missing field 'comment'"),
+        Data("webnlg-entry-with-two-members", "dev.json", WebNlgFile(WebNlgEntry(1), "{\"2\": {}, \"3\": {}}"),
+            "dev.json: entry 2: expected an object with one member, the numbered entry ({\"2\": {...}}), not 2", "--format", "webnlg"),
+        Data("webnlg-entry-is-string", "dev.json", WebNlgFile(WebNlgEntry(1), "\"Aarhus\""),
+            "dev.json: entry 2: expected an object holding the numbered entry", "--format", "webnlg"),
+        Data("webnlg-entries-not-a-list", "dev.json", ["{\"entries\": {\"1\": {}}}"], "dev.json: 'entries' must be a list, not an object", "--format", "webnlg"),
+        Data("webnlg-format-without-entries", "dev.json", ["{\"data\": []}"], "dev.json: expected WebNLG's JSON object with 'entries', not an object with 'data'",
+            "--format", "webnlg"),
+        Data("webnlg-only-tofix", "dev.json", WebNlgFile(WebNlgEntry(1, lexicalisations: "[{\"comment\": \"toFix\", \"lex\": \"Jacob lead Aarhus.\"}]")),
+            "dev.json: no examples"),
+        Data("webnlg-entries-of-another-layout", "dev.json", ["{\"entries\": [{\"1\": {\"triples\": []}}]}"],
+            "dev.json: cannot tell the format: an object with 'entries', but its first entry holds no 'modifiedtripleset' (WebNLG); name the format with --format"),
+
         // ---- plain text ----
         Bytes("plain-too-short", "story.txt", "a"u8.ToArray(), "story.txt: the text is only 1 token(s)", "--holdout", "0"),
         Bytes("plain-too-short-to-hold-out", "story.txt", "a"u8.ToArray(), "story.txt: too little text to hold out 10%"),
@@ -104,6 +166,7 @@ public static class DatasetCases
         new("data-is-a-folder", root => Train(root, Directory.CreateDirectory(Path.Combine(root, "datadir")).FullName), "is a folder", "datadir"),
         new("data-missing-file", root => Train(root, Path.Combine(root, "nope.jsonl")), "no such file, and not a known dataset", "nope.jsonl"),
         new("unknown-dataset-name", root => Train(root, "imdb"), "imdb: no such file, and not a known dataset (sst2"),
+        new("unknown-dart-split", root => Train(root, "dart:train"), "--data dart:train: dart has no split 'train' (it has dev)"),
         new("unknown-split", root => Train(root, "sst2:nope"), "--data sst2:nope: sst2 has no split 'nope' (it has train, dev, test)"),
         new("eval-data-bad-line", root => TrainValid(root, "--eval-data", Lines(root, "valid.jsonl", Good, "{\"prompt\": 1, \"completion\": \" x\"}")),
             "valid.jsonl:2: field 'prompt' must be a string, not a number", "valid.jsonl"),
