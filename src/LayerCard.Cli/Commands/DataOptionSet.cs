@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LayerCard.Common;
 using LayerCard.Data;
 
 namespace LayerCard.Cli.Commands;
@@ -6,8 +7,12 @@ namespace LayerCard.Cli.Commands;
 /// <summary>Model and data options shared by the commands that read a dataset; defaults come from the recipe's <see cref="DataPlan"/>.</summary>
 public sealed class DataOptionSet(DataPlan defaults)
 {
+    /// <summary>What --model takes, with the known model names (stories260K, stories12L) listed from <see cref="Assets.Known"/>.</summary>
+    public static string ModelDescription { get; } =
+        $"a Hugging Face model folder, a llama2.c .bin, or a known model name ({string.Join(", ", Assets.Known.Where(a => a.Kind == "model").Select(a => a.Name))})";
+
     /// <summary>--model.</summary>
-    public Option<string> Model { get; } = new("--model") { Description = "a Hugging Face model folder, a llama2.c .bin, or stories260K", Required = true };
+    public Option<string> Model { get; } = new("--model") { Description = ModelDescription, Required = true };
     /// <summary>--tokenizer.</summary>
     public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "default: beside the model" };
     /// <summary>--data.</summary>

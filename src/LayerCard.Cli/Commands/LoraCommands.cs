@@ -120,7 +120,7 @@ public static class LoraCommands
     /// <summary>layercard export.</summary>
     public static Command Export(TextWriter stdout)
     {
-        var model = new Option<string>("--model") { Required = true };
+        var model = new Option<string>("--model") { Description = DataOptionSet.ModelDescription, Required = true };
         var adapter = new Option<string>("--adapter") { Description = "a PEFT adapter folder", Required = true };
         var merged = new Option<string>("--merged") { Description = "output: a Hugging Face model folder with the adapter merged in", Required = true };
         var command = new Command("export", "Merge an adapter into the base weights and write a Hugging Face model folder.") { model, adapter, merged };

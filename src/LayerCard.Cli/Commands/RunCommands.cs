@@ -13,7 +13,7 @@ public static class RunCommands
     public static Command Run(TextWriter stdout)
     {
         var defaults = new RunRequest { Model = RunRequest.DefaultModel, Data = RunRequest.DefaultData, OutputDirectory = "" };
-        var model = new Option<string>("--model") { DefaultValueFactory = _ => defaults.Model };
+        var model = new Option<string>("--model") { Description = DataOptionSet.ModelDescription, DefaultValueFactory = _ => defaults.Model };
         var data = new Option<string>("--data") { DefaultValueFactory = _ => defaults.Data };
         var evalData = new Option<string?>("--eval-data") { Description = "test data (default: a held-out test part of --data)" };
         var format = new Option<string?>("--format");
