@@ -105,8 +105,12 @@ public static class LoraCommands
                 Model = parsed.GetValue(o.Model)!, Tokenizer = parsed.GetValue(o.Tokenizer), Data = parsed.GetValue(o.Data)!, Format = o.Format(parsed),
                 Labels = o.Labels(parsed), Adapter = parsed.GetValue(adapter), Metric = ParseMetric(parsed.GetValue(metric)), MaxLength = parsed.GetValue(o.MaxLength),
                 Limit = parsed.GetValue(o.Limit), BatchSize = parsed.GetValue(batch), MaxNewTokens = parsed.GetValue(maxNew),
+                LongPrompts = o.LongPrompts(parsed),
             }, device);
             stdout.WriteLine($"examples       {result.Examples}");
+            if (result.Skipped > 0) stdout.WriteLine($"skipped        {result.Skipped}");
+            if (result.PromptsCut > 0) stdout.WriteLine($"prompts cut    {result.PromptsCut} (from the left)");
+            if (result.DataSummary is string data) stdout.WriteLine($"data           {data}");
             if (result.Loss is double loss) stdout.WriteLine($"loss           {loss:F4}\nperplexity     {result.Perplexity:F3}");
             if (result.Accuracy is double acc) stdout.WriteLine($"accuracy       {acc:P2}\nmajority class {result.MajorityBaseline:P2} (always '{result.MajorityLabel}')");
             if (result.ExactMatch is double em) stdout.WriteLine($"exact match    {em:P2}");
