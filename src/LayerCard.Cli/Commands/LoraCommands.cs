@@ -105,8 +105,12 @@ public static class LoraCommands
                 Model = parsed.GetValue(o.Model)!, Tokenizer = parsed.GetValue(o.Tokenizer), Data = parsed.GetValue(o.Data)!, Format = o.Format(parsed),
                 Labels = o.Labels(parsed), Adapter = parsed.GetValue(adapter), Metric = ParseMetric(parsed.GetValue(metric)), MaxLength = parsed.GetValue(o.MaxLength),
                 Limit = parsed.GetValue(o.Limit), BatchSize = parsed.GetValue(batch), MaxNewTokens = parsed.GetValue(maxNew),
+                LongPrompts = o.LongPrompts(parsed),
             }, device);
             stdout.WriteLine($"examples       {result.Examples}");
+            if (result.Skipped > 0) stdout.WriteLine($"skipped        {result.Skipped}");
+            if (result.PromptsCut > 0) stdout.WriteLine($"prompts cut    {result.PromptsCut} (from the left)");
+            if (result.DataSummary is string data) stdout.WriteLine($"data           {data}");
             if (result.Loss is double loss) stdout.WriteLine($"loss           {loss:F4}\nperplexity     {result.Perplexity:F3}");
             if (result.Accuracy is double acc) stdout.WriteLine($"accuracy       {acc:P2}\nmajority class {result.MajorityBaseline:P2} (always '{result.MajorityLabel}')");
             if (result.ExactMatch is double em) stdout.WriteLine($"exact match    {em:P2}");
@@ -120,7 +124,7 @@ public static class LoraCommands
     /// <summary>layercard export.</summary>
     public static Command Export(TextWriter stdout)
     {
-        var model = new Option<string>("--model") { Required = true };
+        var model = new Option<string>("--model") { Description = DataOptionSet.ModelDescription, Required = true };
         var adapter = new Option<string>("--adapter") { Description = "a PEFT adapter folder", Required = true };
         var merged = new Option<string>("--merged") { Description = "output: a Hugging Face model folder with the adapter merged in", Required = true };
         var command = new Command("export", "Merge an adapter into the base weights and write a Hugging Face model folder.") { model, adapter, merged };

@@ -9,7 +9,7 @@ namespace LayerCard.Cli.Commands;
 public static class ModelCommands
 {
     private static Option<string> ModelOption(bool required) =>
-        new("--model") { Description = "a Hugging Face model folder, a llama2.c .bin, or a known asset name (stories260K)", Required = required };
+        new("--model") { Description = DataOptionSet.ModelDescription, Required = required };
 
     private static Option<string?> TokenizerOption() =>
         new("--tokenizer") { Description = "a tokenizer file or folder, or a known asset name (gpt2, qwen3); default: beside the model" };

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LayerCard.Common;
+using LayerCard.Data;
 using LayerCard.Placement;
 using LayerCard.Recipes;
 using LayerCard.Reports;
@@ -13,7 +14,7 @@ public static class RunCommands
     public static Command Run(TextWriter stdout)
     {
         var defaults = new RunRequest { Model = RunRequest.DefaultModel, Data = RunRequest.DefaultData, OutputDirectory = "" };
-        var model = new Option<string>("--model") { DefaultValueFactory = _ => defaults.Model };
+        var model = new Option<string>("--model") { Description = DataOptionSet.ModelDescription, DefaultValueFactory = _ => defaults.Model };
         var data = new Option<string>("--data") { DefaultValueFactory = _ => defaults.Data };
         var evalData = new Option<string?>("--eval-data") { Description = "test data (default: a held-out test part of --data)" };
         var format = new Option<string?>("--format");
@@ -28,6 +29,7 @@ public static class RunCommands
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => defaults.BatchSize };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => defaults.LearningRate };
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => defaults.DataPlan.MaxLength };
+        var longPrompts = DataOptionSet.LongPromptsFor(defaults.DataPlan.LongPrompts);
         var limit = new Option<int?>("--limit") { Description = "training examples (windows) used", DefaultValueFactory = _ => defaults.DataPlan.TrainLimit };
         var evalLimit = new Option<int?>("--eval-limit") { Description = "validation and test examples (windows) used, each", DefaultValueFactory = _ => defaults.DataPlan.TestLimit };
         var noProbes = new Option<bool>("--no-probes") { Description = "plan from the signal columns alone" };
@@ -36,7 +38,7 @@ public static class RunCommands
         var common = new CommonOptions();
         var command = new Command("run", "The main job: Layer Card, plan, LoRA on the plan and on all layers, evaluation and a comparison report.")
         {
-            model, data, evalData, format, labels, targets, objective, layers, target, budgetTime, budgetMemory, steps, batch, lr, maxLength, limit, evalLimit, noProbes, seed, output,
+            model, data, evalData, format, labels, targets, objective, layers, target, budgetTime, budgetMemory, steps, batch, lr, maxLength, longPrompts, limit, evalLimit, noProbes, seed, output,
         };
         common.AddTo(command);
         command.SetAction(parsed =>
@@ -53,6 +55,7 @@ public static class RunCommands
                 DataPlan = defaults.DataPlan with
                 {
                     MaxLength = parsed.GetValue(maxLength), TrainLimit = parsed.GetValue(limit), ValidationLimit = parsed.GetValue(evalLimit), TestLimit = parsed.GetValue(evalLimit),
+                    LongPrompts = LongPrompts.Parse(parsed.GetValue(longPrompts)),
                 },
                 NoProbes = parsed.GetValue(noProbes), Seed = parsed.GetValue(seed),
                 OutputDirectory = Path.GetFullPath(parsed.GetValue(output) ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss"))),

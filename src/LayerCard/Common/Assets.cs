@@ -4,19 +4,26 @@ using System.Security.Cryptography;
 namespace LayerCard.Common;
 
 /// <summary>One file of a known asset, with where it comes from and its sha256.</summary>
-public sealed record AssetFile(string RelativePath, string Url, string Sha256);
+/// <param name="RelativePath">Where the file sits under an assets folder.</param>
+/// <param name="Url">Its upstream download address; null for a file that exists only in the shared assets (it is never downloaded).</param>
+/// <param name="Sha256">The sha256 of its bytes, checked after a download.</param>
+public sealed record AssetFile(string RelativePath, string? Url, string Sha256);
 
 /// <summary>A named asset (a model, a tokenizer or a dataset) that options can refer to by short name.</summary>
 public sealed record KnownAsset(string Name, string Kind, string Folder, IReadOnlyList<AssetFile> Files)
 {
     /// <summary>The file that a bare reference to this asset means (a model's checkpoint, a dataset's train split).</summary>
     public string PrimaryFile => Files[0].RelativePath;
+
+    /// <summary>True when every file has an upstream address, so a missing copy can be downloaded into the cache.</summary>
+    public bool Downloadable => Files.All(f => f.Url != null);
 }
 
 /// <summary>
 /// Resolves a path or the short name of a known asset. Names are looked up in $LAYERCARD_ASSETS, then
 /// ../shared/assets beside the repository root, then ~/.cache/layercard, where a missing asset is downloaded
-/// from its upstream address and its sha256 checked.
+/// from its upstream address and its sha256 checked. An asset without an upstream address (stories12L) must be
+/// present in one of those folders.
 /// </summary>
 public static class Assets
 {
@@ -30,13 +37,23 @@ public static class Assets
     private const string Dart = "https://raw.githubusercontent.com/microsoft/LoRA/c4593f06/examples/NLG/data/dart/";
     private const string WebNlg = "https://raw.githubusercontent.com/microsoft/LoRA/c4593f06/examples/NLG/data/webnlg_challenge_2017/";
 
-    /// <summary>The assets that can be referred to by name: the stories260K model, the gpt2 and qwen3 tokenizers, and the sst2, gsm8k, e2e, dart, webnlg and tinyshakespeare datasets, each file pinned to an upstream address and sha256.</summary>
+    /// <summary>
+    /// The assets that can be referred to by name: the stories260K and stories12L models, the gpt2 and qwen3
+    /// tokenizers, and the sst2, gsm8k, e2e, dart, webnlg and tinyshakespeare datasets, each file pinned to a sha256
+    /// and, except stories12L (pretrained for this project's depth studies and shared only as a file), to an upstream address.
+    /// </summary>
     public static IReadOnlyList<KnownAsset> Known { get; } =
     [
         new("stories260K", "model", "models/stories260K",
         [
             new("models/stories260K/stories260K.bin", Tinyllamas + "stories260K.bin", "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696"),
             new("models/stories260K/tok512.bin", Tinyllamas + "tok512.bin", "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312"),
+        ]),
+        // 12 layers (dim 128, 8 heads, 4 kv heads, vocab 512, context 128), for depth studies; no upstream address.
+        new("stories12L", "model", "models/stories12L",
+        [
+            new("models/stories12L/stories12L.bin", null, "19665edf1b406f2582fbfe9295b3db64de0f08d46bb76fb43202e58fb7cce4e2"),
+            new("models/stories12L/tok512.bin", null, "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312"),
         ]),
         new("gpt2", "tokenizer", "tokenizers/gpt2",
         [
@@ -131,9 +148,14 @@ public static class Assets
         return ResolveAsset(asset);
     }
 
-    /// <summary>The folder of <paramref name="asset"/> in the first search root holding all its files; otherwise downloads the missing files into the cache, checking each sha256. A failed download is a <see cref="BadInputException"/> that says where to put the files.</summary>
+    /// <summary>
+    /// The folder of <paramref name="asset"/> in the first search root holding all its files; otherwise downloads the
+    /// missing files into the cache, checking each sha256. A failed download is a <see cref="BadInputException"/> that
+    /// says where to put the files; so is a missing asset that has no upstream address, naming the folders searched.
+    /// </summary>
     public static string ResolveAsset(KnownAsset asset)
     {
+        ArgumentNullException.ThrowIfNull(asset);
         var roots = SearchRoots();
         foreach (var root in roots)
         {
@@ -141,6 +163,11 @@ public static class Assets
                 return Path.Combine(root, asset.Folder);
         }
         var cache = CacheRoot();
+        var files = string.Join(" and ", asset.Files.Select(f => Path.GetFileName(f.RelativePath)));
+        if (!asset.Downloadable)
+            throw new BadInputException(
+                $"asset '{asset.Name}' not found in {string.Join(", ", roots)}, and it has no download address (it is shared only as files): " +
+                $"put {files} into {asset.Folder} under one of those folders or under ${EnvironmentVariable}");
         try
         {
             foreach (var file in asset.Files)
@@ -161,10 +188,11 @@ public static class Assets
     private static void Download(AssetFile file, string target)
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-        var bytes = client.GetByteArrayAsync(file.Url).GetAwaiter().GetResult();
+        var url = file.Url ?? throw new IOException($"{file.RelativePath} has no download address");
+        var bytes = client.GetByteArrayAsync(url).GetAwaiter().GetResult();
         var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
         if (hash != file.Sha256)
-            throw new IOException($"{file.Url}: sha256 {hash} does not match the expected {file.Sha256}");
+            throw new IOException($"{url}: sha256 {hash} does not match the expected {file.Sha256}");
         AtomicFile.WriteAllBytes(target, bytes);
     }
 }

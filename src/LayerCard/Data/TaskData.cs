@@ -21,6 +21,12 @@ public sealed record DataPlan
     public int? TestLimit { get; init; }
     /// <summary>Token limit per sequence.</summary>
     public int MaxLength { get; init; } = 256;
+    /// <summary>
+    /// What happens to an example whose prompt leaves no room for its completion within <see cref="MaxLength"/>:
+    /// dropped and counted (<see cref="LongPromptPolicy.Skip"/>, the default) or its prompt cut from the left
+    /// (<see cref="LongPromptPolicy.TruncateLeft"/>). Field <c>long_prompts</c>; every part's summary says how many.
+    /// </summary>
+    public LongPromptPolicy LongPrompts { get; init; } = LongPromptPolicy.Skip;
 
     /// <summary>The held-out share used when nothing else is said.</summary>
     public const double DefaultHoldOut = 0.1;
@@ -35,6 +41,7 @@ public sealed record DataPlan
         if (ValidationLimit is <= 0) throw BadInputException.ForField("eval_limit", $"must be a positive number, got {ValidationLimit}");
         if (TestLimit is <= 0) throw BadInputException.ForField("test_limit", $"must be a positive number, got {TestLimit}");
         if (MaxLength < 2) throw BadInputException.ForField("max_length", $"must be at least 2, got {MaxLength}");
+        Data.LongPrompts.Validate(LongPrompts);
     }
 }
 
@@ -99,9 +106,9 @@ public sealed class TaskData
         if (validationFraction > 0) (train, heldValidation) = rest.Split(validationFraction / (1 - testFraction), SplitSeed);
 
         return new TaskData(
-            Part("train", train, plan.TrainLimit, tokenizer, plan.MaxLength),
-            heldValidation is null ? null : Part("validation", heldValidation, plan.ValidationLimit, tokenizer, plan.MaxLength),
-            heldTest is null ? null : Part("test", heldTest, plan.TestLimit, tokenizer, plan.MaxLength),
+            Part("train", train, plan.TrainLimit, tokenizer, plan),
+            heldValidation is null ? null : Part("validation", heldValidation, plan.ValidationLimit, tokenizer, plan),
+            heldTest is null ? null : Part("test", heldTest, plan.TestLimit, tokenizer, plan),
             plan);
     }
 
@@ -118,11 +125,11 @@ public sealed class TaskData
         return Train.Tokens.Subset(chosen, $"{count} of the training part's {all.Count} sequences, chosen by seed {seed}");
     }
 
-    private static DataPart Part(string name, TaskDataset raw, int? limit, ITokenizer tokenizer, int maxLength)
+    private static DataPart Part(string name, TaskDataset raw, int? limit, ITokenizer tokenizer, DataPlan plan)
     {
         // Examples are cut before tokenizing (cheap); plain text becomes windows first and is cut after.
         var limited = raw.First(limit);
-        var tokens = Tokenization.Tokenize(limited, tokenizer, maxLength).First(limit);
+        var tokens = Tokenization.Tokenize(limited, tokenizer, plan.MaxLength, plan.LongPrompts).First(limit);
         if (limited.Examples.Count < raw.Examples.Count)
             tokens = tokens.Subset(tokens.Examples, $"first {limit} of {raw.Examples.Count} examples used");
         return new DataPart(name, limited, tokens);

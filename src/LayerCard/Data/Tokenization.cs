@@ -13,6 +13,8 @@ public sealed record TokenizedExample(int[] InputIds, int[] Labels, int ExampleI
 {
     /// <summary>Positions that carry loss.</summary>
     public int TargetCount => Labels.Count(l => l != Tokenization.IgnoreLabel);
+    /// <summary>Prompt tokens cut from the left to fit (<see cref="LongPromptPolicy.TruncateLeft"/>); 0 when the prompt is whole.</summary>
+    public int PromptTokensCut { get; init; }
 }
 
 /// <summary>Tokenized sequences plus what tokenization had to cut, so nothing is lost silently.</summary>
@@ -20,15 +22,16 @@ public sealed class TokenizedSet
 {
     /// <summary>The first <paramref name="count"/> examples (all when there are no more), the summary saying so.</summary>
     public TokenizedSet First(int? count) =>
-        count is int n && Examples.Count > n ? new TokenizedSet(Source, Examples.Take(n).ToList(), Truncated, Dropped, $"{Summary}; first {n} used") : this;
+        count is int n && Examples.Count > n ? new TokenizedSet(Source, Examples.Take(n).ToList(), Truncated, Dropped, $"{Summary}; first {n} used", PromptsCut) : this;
 
     /// <summary>Some of this set's sequences, <paramref name="how"/> saying which in the summary.</summary>
     public TokenizedSet Subset(IReadOnlyList<TokenizedExample> chosen, string how) =>
-        new(Source, chosen, Truncated, Dropped, $"{Summary}; {how}");
+        new(Source, chosen, Truncated, Dropped, $"{Summary}; {how}", PromptsCut);
 
     /// <summary>A tokenized set; the token totals are computed from <paramref name="examples"/>.</summary>
-    public TokenizedSet(string source, IReadOnlyList<TokenizedExample> examples, int truncated, int dropped, string summary)
+    public TokenizedSet(string source, IReadOnlyList<TokenizedExample> examples, int truncated, int dropped, string summary, int promptsCut = 0)
     {
+        PromptsCut = promptsCut;
         Source = source;
         Examples = examples;
         Truncated = truncated;
@@ -50,7 +53,12 @@ public sealed class TokenizedSet
     public int Truncated { get; }
     /// <summary>Examples left out (their prompt alone fills the maximum length, or they have nothing to predict).</summary>
     public int Dropped { get; }
-    /// <summary>One line for the log, e.g. "1000 examples, 12 truncated, 3 dropped (prompt longer than the maximum length 256), 91234 tokens".</summary>
+    /// <summary>Examples whose prompt lost its first tokens to fit (<see cref="LongPromptPolicy.TruncateLeft"/>); 0 otherwise.</summary>
+    public int PromptsCut { get; }
+    /// <summary>
+    /// One line for the log, e.g. "1000 examples, 12 truncated, 3 dropped (prompt longer than the maximum length 256), 91234 tokens",
+    /// or with <see cref="LongPromptPolicy.TruncateLeft"/> "1000 examples, 3 prompts cut from the left, 12 truncated, 0 dropped, 91234 tokens".
+    /// </summary>
     public string Summary { get; }
 }
 
@@ -62,17 +70,22 @@ public static class Tokenization
 
     /// <summary>
     /// Examples become [BOS] + Encode(prompt) + the completion's tokens + [EOS] (BOS and EOS only when the tokenizer has
-    /// them), with loss on the completion tokens and EOS only. The loss boundary is exact at the prompt's last token. An example longer than <paramref name="maxLength"/> loses the end of its completion
-    /// (EOS first) but keeps at least one completion token; one whose prompt alone needs maxLength tokens is dropped.
+    /// them), with loss on the completion tokens and EOS only. The loss boundary is exact at the prompt's last token.
+    /// What happens to an example longer than <paramref name="maxLength"/> depends on <paramref name="longPrompts"/>:
+    /// with <see cref="LongPromptPolicy.Skip"/> it loses the end of its completion (EOS first) but keeps at least one
+    /// completion token, and one whose prompt alone needs maxLength tokens is dropped; with
+    /// <see cref="LongPromptPolicy.TruncateLeft"/> its prompt loses its first tokens (BOS stays) until the whole
+    /// completion fits, keeping at least its last token, and only a completion that does not fit even then loses its end.
     /// Plain text is encoded once (no BOS/EOS) and cut into windows of maxLength inputs, each labelled with the
     /// following tokens; consecutive windows share one token so every token but the first is predicted exactly once.
     /// </summary>
-    public static TokenizedSet Tokenize(TaskDataset data, ITokenizer tokenizer, int maxLength)
+    public static TokenizedSet Tokenize(TaskDataset data, ITokenizer tokenizer, int maxLength, LongPromptPolicy longPrompts = LongPromptPolicy.Skip)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(tokenizer);
         if (maxLength < 2) throw BadInputException.ForField("max_length", $"must be at least 2, not {maxLength}");
-        return data.PlainText != null ? Windows(data, data.PlainText, tokenizer, maxLength) : Pairs(data, tokenizer, maxLength);
+        LongPrompts.Validate(longPrompts);
+        return data.PlainText != null ? Windows(data, data.PlainText, tokenizer, maxLength) : Pairs(data, tokenizer, maxLength, longPrompts);
     }
 
     /// <summary>
@@ -91,21 +104,32 @@ public static class Tokenization
         return tokenizer.Encode(example.Completion, addBos: false);
     }
 
-    private static TokenizedSet Pairs(TaskDataset data, ITokenizer tokenizer, int maxLength)
+    private static TokenizedSet Pairs(TaskDataset data, ITokenizer tokenizer, int maxLength, LongPromptPolicy longPrompts)
     {
         var result = new List<TokenizedExample>(data.Examples.Count);
-        int truncated = 0, promptTooLong = 0, nothingToPredict = 0;
+        int truncated = 0, cut = 0, promptTooLong = 0, nothingToPredict = 0;
+        int bosCount = tokenizer.BosId.HasValue ? 1 : 0;
         for (int index = 0; index < data.Examples.Count; index++)
         {
             var example = data.Examples[index];
-            var head = new List<int>();
-            if (tokenizer.BosId is int bos) head.Add(bos);
             var promptIds = example.Prompt.Length > 0 ? tokenizer.Encode(example.Prompt, addBos: false) : [];
-            head.AddRange(promptIds);
+            var head = LongPrompts.KeepLast(promptIds, promptIds.Length, tokenizer.BosId);
             var tail = new List<int>();
             if (example.Completion.Length > 0) tail.AddRange(CompletionIds(tokenizer, example, promptIds));
             if (tokenizer.EosId is int eos) tail.Add(eos);
 
+            if (longPrompts == LongPromptPolicy.TruncateLeft && tail.Count > 0 && head.Count + tail.Count > maxLength)
+            {
+                // Just enough of the prompt goes for the whole completion to fit; its last token stays (the context of the
+                // first completion token) unless BOS and one completion token already fill the maximum length.
+                int keepAtLeast = Math.Min(promptIds.Length, Math.Min(1, maxLength - bosCount - 1));
+                int keep = Math.Max(keepAtLeast, maxLength - bosCount - tail.Count);
+                if (keep < promptIds.Length)
+                {
+                    head = LongPrompts.KeepLast(promptIds, keep, tokenizer.BosId);
+                    cut++;
+                }
+            }
             if (head.Count >= maxLength) { promptTooLong++; continue; }
             if (head.Count + tail.Count > maxLength)
             {
@@ -118,19 +142,21 @@ public static class Tokenization
                 labels[t] = t + 1 < ids.Length && t + 1 >= head.Count ? ids[t + 1] : IgnoreLabel;
             // Without BOS and prompt the first token has no context to be predicted from.
             if (labels.All(l => l == IgnoreLabel)) { nothingToPredict++; continue; }
-            result.Add(new TokenizedExample(ids, labels, index));
+            result.Add(new TokenizedExample(ids, labels, index) { PromptTokensCut = promptIds.Length - (head.Count - bosCount) });
         }
 
         int dropped = promptTooLong + nothingToPredict;
         var reasons = new List<string>();
         if (promptTooLong > 0) reasons.Add((nothingToPredict > 0 ? $"{promptTooLong} " : "") + $"prompt longer than the maximum length {maxLength}");
         if (nothingToPredict > 0) reasons.Add((promptTooLong > 0 ? $"{nothingToPredict} " : "") + "nothing to predict");
-        var summary = $"{data.Examples.Count} example{(data.Examples.Count == 1 ? "" : "s")}, {truncated} truncated, {dropped} dropped" +
+        var cutText = longPrompts == LongPromptPolicy.TruncateLeft ? $"{cut} prompt{(cut == 1 ? "" : "s")} cut from the left, " : "";
+        var summary = $"{data.Examples.Count} example{(data.Examples.Count == 1 ? "" : "s")}, {cutText}{truncated} truncated, {dropped} dropped" +
                       (reasons.Count > 0 ? $" ({string.Join(", ", reasons)})" : "");
         if (result.Count == 0)
-            throw BadInputException.Naming("max_length", n => $"{data.Source}: every example was dropped at {n("max_length")} {maxLength}: {summary}");
+            throw BadInputException.Naming("max_length", n => $"{data.Source}: every example was dropped at {n("max_length")} {maxLength}: {summary}" +
+                (promptTooLong > 0 && longPrompts == LongPromptPolicy.Skip ? $"; raise {n("max_length")} or set {n(LongPrompts.Field)} truncate-left" : ""));
         var tokens = result.Sum(r => (long)r.InputIds.Length);
-        return new TokenizedSet(data.Source, result, truncated, dropped, $"{summary}, {tokens} tokens");
+        return new TokenizedSet(data.Source, result, truncated, dropped, $"{summary}, {tokens} tokens", cut);
     }
 
     private static TokenizedSet Windows(TaskDataset data, string text, ITokenizer tokenizer, int maxLength)

@@ -10,10 +10,14 @@ namespace LayerCard.Evaluation;
 public enum TaskMetric { Loss, Accuracy, ExactMatch, Bleu }
 
 /// <summary>One evaluation's figures; which are set depends on the metric.</summary>
+/// <param name="Examples">Examples (inputs for BLEU, windows for plain text) scored.</param>
+/// <param name="Skipped">Examples left out: prompts too long under <see cref="LongPromptPolicy.Skip"/>, or nothing to predict.</param>
+/// <param name="PromptsCut">Examples whose prompt lost its first tokens to fit (<see cref="LongPromptPolicy.TruncateLeft"/>).</param>
+/// <param name="DataSummary">One line saying what was scored and what was dropped, cut or truncated to fit.</param>
 public sealed record EvaluationResult(
     TaskMetric Metric, int Examples, double? Loss = null, double? Perplexity = null, double? Accuracy = null,
     double? MajorityBaseline = null, string? MajorityLabel = null, double? ExactMatch = null, double? Bleu = null,
-    double? RougeL = null, IReadOnlyList<string>? Samples = null)
+    double? RougeL = null, IReadOnlyList<string>? Samples = null, int Skipped = 0, int PromptsCut = 0, string? DataSummary = null)
 {
     /// <summary>The task metric as one number where higher is better (negative loss for the loss metric).</summary>
     public double Score => Metric switch
@@ -40,87 +44,103 @@ public static class TaskEvaluation
         _ => TaskMetric.Loss,
     };
 
-    /// <summary>Scores the model on <paramref name="data"/> by <paramref name="metric"/>; <paramref name="maxLength"/> and <paramref name="batchSize"/> apply to the scoring metrics, <paramref name="maxNewTokens"/> to the generating ones.</summary>
-    public static EvaluationResult Run(CausalLM model, ITokenizer tokenizer, TaskDataset data, TaskMetric metric, int maxLength, int batchSize, Device device, int maxNewTokens = 64)
+    /// <summary>
+    /// Scores the model on <paramref name="data"/> by <paramref name="metric"/>; <paramref name="maxLength"/> and <paramref name="batchSize"/>
+    /// apply to the scoring metrics, <paramref name="maxNewTokens"/> to the generating ones, and <paramref name="longPrompts"/> to all:
+    /// what happens to a prompt that leaves no room for its completion (the maximum length) or for the new tokens (the model's context).
+    /// </summary>
+    public static EvaluationResult Run(CausalLM model, ITokenizer tokenizer, TaskDataset data, TaskMetric metric, int maxLength, int batchSize, Device device,
+        int maxNewTokens = 64, LongPromptPolicy longPrompts = LongPromptPolicy.Skip)
     {
         return metric switch
         {
-            TaskMetric.Loss => Loss(model, tokenizer, data, maxLength, batchSize, device),
-            TaskMetric.Accuracy => Accuracy(model, tokenizer, data, maxLength, batchSize, device),
-            TaskMetric.ExactMatch => ExactMatch(model, tokenizer, data, maxNewTokens, device),
-            TaskMetric.Bleu => Bleu(model, tokenizer, data, maxNewTokens, device),
+            TaskMetric.Loss => Loss(model, tokenizer, data, maxLength, batchSize, device, longPrompts),
+            TaskMetric.Accuracy => ClassificationScoring.Accuracy(model, tokenizer, data, maxLength, batchSize, device, longPrompts),
+            TaskMetric.ExactMatch => ExactMatch(model, tokenizer, data, maxNewTokens, device, longPrompts),
+            TaskMetric.Bleu => Bleu(model, tokenizer, data, maxNewTokens, device, longPrompts),
             _ => throw new ArgumentOutOfRangeException(nameof(metric)),
         };
     }
 
-    /// <summary>Mean completion loss (nats per target token) and perplexity over the tokenized data.</summary>
-    public static EvaluationResult Loss(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device)
+    /// <summary>Mean completion loss (nats per target token) and perplexity over the tokenized data; long prompts are dropped or cut by <paramref name="longPrompts"/>.</summary>
+    public static EvaluationResult Loss(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device,
+        LongPromptPolicy longPrompts = LongPromptPolicy.Skip)
     {
-        var set = Tokenization.Tokenize(data, tokenizer, maxLength);
+        var set = Tokenization.Tokenize(data, tokenizer, maxLength, longPrompts);
+        return LossOf(model, set, batchSize, device);
+    }
+
+    /// <summary>The loss result of an already tokenized set, with the set's counts and summary.</summary>
+    public static EvaluationResult LossOf(CausalLM model, TokenizedSet set, int batchSize, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(set);
         var loss = LossEvaluation.MeanLoss(model, set, batchSize, device);
-        return new EvaluationResult(TaskMetric.Loss, set.Examples.Count, loss.MeanLoss, loss.Perplexity);
+        return new EvaluationResult(TaskMetric.Loss, set.Examples.Count, loss.MeanLoss, loss.Perplexity,
+            Skipped: set.Dropped, PromptsCut: set.PromptsCut, DataSummary: set.Summary);
     }
 
-    /// <summary>Picks, for each example, the label word whose completion the model finds likeliest (summed log-likelihood).</summary>
-    public static EvaluationResult Accuracy(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device)
-    {
-        var labels = data.Labels ?? throw BadInputException.Naming("labels", n => $"{data.Source}: accuracy needs classification data with label words ({n("labels")})");
-        var examples = data.Examples.Where(e => e.Label.HasValue).ToList();
-        if (examples.Count == 0) throw BadInputException.InFile(data.Source, "no labelled examples to score");
-        var scores = new double[examples.Count, labels.Count];
-        for (int label = 0; label < labels.Count; label++)
-        {
-            // The same prompts with each candidate label word as the completion.
-            var candidates = examples.Select(e => new Example(e.Prompt, " " + labels[label], label)).ToList();
-            var set = Tokenization.Tokenize(new TaskDataset(data.Source, data.Format, candidates, null, labels, data.ContentHash), tokenizer, maxLength);
-            if (set.Examples.Count != candidates.Count)
-                throw BadInputException.Naming("max_length", n => $"{data.Source}: {candidates.Count - set.Examples.Count} prompts do not fit {n("max_length")} {maxLength}; raise it to score every example");
-            var row = 0;
-            using var noGrad = no_grad();
-            foreach (var batch in BatchSampler.Batches(set, batchSize))
-            {
-                using var scope = NewDisposeScope();
-                var (loss, _) = CompletionLoss.PerExample(model, batch, device);
-                var values = loss.to(ScalarType.Float64).cpu().data<double>().ToArray();
-                foreach (var v in values) scores[row++, label] = -v;
-            }
-        }
-        var predicted = Enumerable.Range(0, examples.Count).Select(i => Enumerable.Range(0, labels.Count).MaxBy(l => scores[i, l])).ToList();
-        var gold = examples.Select(e => e.Label!.Value).ToList();
-        var (majority, baseline) = ClassificationMetrics.MajorityBaseline(gold, gold);
-        return new EvaluationResult(TaskMetric.Accuracy, examples.Count, Accuracy: ClassificationMetrics.Accuracy(predicted, gold),
-            MajorityBaseline: baseline, MajorityLabel: labels[majority]);
-    }
+    /// <summary>Picks, for each example, the label word whose completion the model finds likeliest (summed log-likelihood); see <see cref="ClassificationScoring.Accuracy"/>.</summary>
+    public static EvaluationResult Accuracy(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxLength, int batchSize, Device device,
+        LongPromptPolicy longPrompts = LongPromptPolicy.Skip) =>
+        ClassificationScoring.Accuracy(model, tokenizer, data, maxLength, batchSize, device, longPrompts);
 
-    /// <summary>Greedy generation (up to <paramref name="maxNewTokens"/> tokens or EOS) for each example, scored by whether its final number matches the reference's "#### answer"; the first three completions are kept as samples.</summary>
-    public static EvaluationResult ExactMatch(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device)
+    /// <summary>
+    /// Greedy generation (up to <paramref name="maxNewTokens"/> tokens or EOS) for each example, scored by whether its final number matches
+    /// the reference's "#### answer"; the first three completions are kept as samples. Prompts are fitted to the model's context by
+    /// <see cref="GenerationPrompts"/>: a dropped prompt is not scored, and the result says how many were dropped or cut.
+    /// </summary>
+    public static EvaluationResult ExactMatch(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device,
+        LongPromptPolicy longPrompts = LongPromptPolicy.Skip)
     {
-        int correct = 0;
+        var prompts = new GenerationPrompts(tokenizer, model.Config.MaxPositions, maxNewTokens, longPrompts);
+        int correct = 0, scored = 0;
         var samples = new List<string>();
         foreach (var example in data.Examples)
         {
-            var completion = Complete(model, tokenizer, example.Prompt, maxNewTokens, stopAtNewline: false);
+            if (prompts.Fit(example.Prompt) is not int[] ids) continue;
+            var completion = Complete(model, tokenizer, ids, maxNewTokens, stopAtNewline: false);
+            scored++;
             if (Gsm8kAnswer.Matches(completion, example.Completion)) correct++;
             if (samples.Count < 3) samples.Add(completion.Trim());
         }
-        return new EvaluationResult(TaskMetric.ExactMatch, data.Examples.Count, ExactMatch: (double)correct / Math.Max(1, data.Examples.Count), Samples: samples);
+        prompts.RequireSome(data.Source);
+        return new EvaluationResult(TaskMetric.ExactMatch, scored, ExactMatch: (double)correct / Math.Max(1, scored), Samples: samples,
+            Skipped: prompts.Skipped, PromptsCut: prompts.Cut, DataSummary: prompts.Summary);
     }
 
-    /// <summary>Greedy one-line generation for each distinct input, scored by corpus BLEU-4 and ROUGE-L against all references of that input; the first three generations are kept as samples.</summary>
-    public static EvaluationResult Bleu(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device)
+    /// <summary>
+    /// Greedy one-line generation for each distinct input, scored by corpus BLEU-4 and ROUGE-L against all references of that input; the
+    /// first three generations are kept as samples. Prompts are fitted to the model's context by <see cref="GenerationPrompts"/>: an input
+    /// whose prompt is dropped is left out of both corpora, and the result says how many were dropped or cut.
+    /// </summary>
+    public static EvaluationResult Bleu(CausalLM model, ITokenizer tokenizer, TaskDataset data, int maxNewTokens, Device device,
+        LongPromptPolicy longPrompts = LongPromptPolicy.Skip)
     {
         var (inputs, references) = ReferenceGrouping.Group(data.Examples.Select(e => (e.Group ?? e.Prompt, e.Completion.Trim())));
         var prompts = data.Examples.GroupBy(e => e.Group ?? e.Prompt).ToDictionary(g => g.Key, g => g.First().Prompt);
-        var hypotheses = inputs.Select(input => Complete(model, tokenizer, prompts[input], maxNewTokens, stopAtNewline: true).Trim()).ToList();
-        var refs = references.Select(r => (IReadOnlyList<string>)r).ToList();
-        return new EvaluationResult(TaskMetric.Bleu, inputs.Count, Bleu: Evaluation.Bleu.Corpus(hypotheses, refs), RougeL: Evaluation.RougeL.Corpus(hypotheses, refs),
-            Samples: hypotheses.Take(3).ToList());
+        var fitted = new GenerationPrompts(tokenizer, model.Config.MaxPositions, maxNewTokens, longPrompts);
+        var hypotheses = new List<string>();
+        var refs = new List<IReadOnlyList<string>>();
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            if (fitted.Fit(prompts[inputs[i]]) is not int[] ids) continue;
+            hypotheses.Add(Complete(model, tokenizer, ids, maxNewTokens, stopAtNewline: true).Trim());
+            refs.Add(references[i]);
+        }
+        fitted.RequireSome(data.Source);
+        return new EvaluationResult(TaskMetric.Bleu, hypotheses.Count, Bleu: Evaluation.Bleu.Corpus(hypotheses, refs), RougeL: Evaluation.RougeL.Corpus(hypotheses, refs),
+            Samples: hypotheses.Take(3).ToList(), Skipped: fitted.Skipped, PromptsCut: fitted.Cut, DataSummary: fitted.Summary);
     }
 
-    /// <summary>Greedy completion of a prompt, stopping at EOS (and at a line break for one-line tasks).</summary>
-    public static string Complete(CausalLM model, ITokenizer tokenizer, string prompt, int maxNewTokens, bool stopAtNewline)
+    /// <summary>Greedy completion of a prompt ([BOS] + its tokens, uncut), stopping at EOS (and at a line break for one-line tasks).</summary>
+    public static string Complete(CausalLM model, ITokenizer tokenizer, string prompt, int maxNewTokens, bool stopAtNewline) =>
+        Complete(model, tokenizer, tokenizer.Encode(prompt, addBos: tokenizer.BosId.HasValue), maxNewTokens, stopAtNewline);
+
+    /// <summary>Greedy completion of prompt token ids (BOS included where wanted), returning only the new text; stops at EOS (and at a line break for one-line tasks).</summary>
+    public static string Complete(CausalLM model, ITokenizer tokenizer, IReadOnlyList<int> promptIds, int maxNewTokens, bool stopAtNewline)
     {
-        var ids = tokenizer.Encode(prompt, addBos: tokenizer.BosId.HasValue).ToList();
+        ArgumentNullException.ThrowIfNull(promptIds);
+        var ids = promptIds.ToList();
         var produced = new List<int>();
         var prefix = tokenizer.Decode(ids);
         var text = "";

@@ -22,11 +22,18 @@ public sealed record EvalRequest : TaskRequest
     public int BatchSize { get; init; } = EvaluationDefaults.BatchSize;
     /// <summary>Greedy tokens per example for generation metrics.</summary>
     public int MaxNewTokens { get; init; } = EvaluationDefaults.MaxNewTokens;
+    /// <summary>
+    /// What happens to a prompt that leaves no room for its completion within <see cref="MaxLength"/> (loss, accuracy)
+    /// or for the new tokens within the model's context (exact match, BLEU): dropped and counted
+    /// (<see cref="LongPromptPolicy.Skip"/>, the default) or cut from the left (<see cref="LongPromptPolicy.TruncateLeft"/>).
+    /// Field <c>long_prompts</c>; the result says how many.
+    /// </summary>
+    public LongPromptPolicy LongPrompts { get; init; } = LongPromptPolicy.Skip;
 
     /// <summary>Refuses settings no evaluation can use, naming the field.</summary>
     public void Validate()
     {
-        new DataPlan { MaxLength = MaxLength, TrainLimit = Limit }.Validate();
+        new DataPlan { MaxLength = MaxLength, TrainLimit = Limit, LongPrompts = LongPrompts }.Validate();
         if (BatchSize <= 0) throw BadInputException.ForField("batch_size", $"must be at least 1, got {BatchSize}");
         if (MaxNewTokens < 0) throw BadInputException.ForField("max_new_tokens", $"must be 0 or positive, got {MaxNewTokens}");
     }
@@ -45,10 +52,9 @@ public static class EvalRecipe
         using var lora = request.Adapter is string a ? PeftAdapter.Load(Assets.Resolve(a, "adapter"), loaded.Model) : null;
         var tokenizer = loaded.RequireTokenizer();
         if (metric != TaskMetric.Loss)
-            return TaskEvaluation.Run(loaded.Model, tokenizer, data, metric, request.MaxLength, request.BatchSize, device, request.MaxNewTokens);
+            return TaskEvaluation.Run(loaded.Model, tokenizer, data, metric, request.MaxLength, request.BatchSize, device, request.MaxNewTokens, request.LongPrompts);
         // Plain text is limited in windows, which exist only once it is tokenized.
-        var set = Tokenization.Tokenize(data, tokenizer, request.MaxLength).First(request.Limit);
-        var loss = LossEvaluation.MeanLoss(loaded.Model, set, request.BatchSize, device);
-        return new EvaluationResult(TaskMetric.Loss, set.Examples.Count, loss.MeanLoss, loss.Perplexity);
+        var set = Tokenization.Tokenize(data, tokenizer, request.MaxLength, request.LongPrompts).First(request.Limit);
+        return TaskEvaluation.LossOf(loaded.Model, set, request.BatchSize, device);
     }
 }

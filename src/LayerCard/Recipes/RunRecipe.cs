@@ -112,6 +112,7 @@ public static class RunRecipe
 
         var metric = TaskEvaluation.DefaultMetric(data.Format);
         var baseRow = Evaluate("base model", [], 0, null, loaded, data, metric, request, device);
+        if (metric != TaskMetric.Loss && baseRow.Test.DataSummary is string scored) log($"   test part, {RunReport.MetricName(baseRow.Test)}: {scored}");
         var rows = new List<RunRow>();
         foreach (var (name, layers, folder) in new[] { ("card-guided", LayerSelection.Format(plan.Layers), "card-guided"), ("all layers", "all", "all-layers") })
         {
@@ -140,9 +141,10 @@ public static class RunRecipe
         var loss = LossEvaluation.MeanLoss(loaded.Model, test.Tokens, EvaluationDefaults.BatchSize, device).MeanLoss;
         // Scoring uses the model's whole context: test examples may be longer than the training windows.
         var evaluation = metric == TaskMetric.Loss
-            ? new EvaluationResult(TaskMetric.Loss, test.Tokens.Examples.Count, loss, Math.Exp(loss))
+            ? new EvaluationResult(TaskMetric.Loss, test.Tokens.Examples.Count, loss, Math.Exp(loss),
+                Skipped: test.Tokens.Dropped, PromptsCut: test.Tokens.PromptsCut, DataSummary: test.Tokens.Summary)
             : TaskEvaluation.Run(loaded.Model, loaded.RequireTokenizer(), test.Raw, metric, Math.Max(request.DataPlan.MaxLength, loaded.Config.MaxPositions),
-                EvaluationDefaults.BatchSize, device);
+                EvaluationDefaults.BatchSize, device, EvaluationDefaults.MaxNewTokens, request.DataPlan.LongPrompts);
         return new RunRow(name, layers, parameters, evaluation, loss, trained?.FinalValidationLoss ?? trained?.BaseValidationLoss,
             trained?.WallSeconds ?? 0, trained?.MeanStepSeconds ?? 0, trained?.PeakMemoryBytes ?? 0);
     }

@@ -65,6 +65,7 @@ public class FieldNamingTests
     [InlineData("eval_every", "--eval-every")]
     [InlineData("checkpoint_every", "--checkpoint-every")]
     [InlineData("max_length", "--max-length")]
+    [InlineData("long_prompts", "--long-prompts")]
     [InlineData("limit", "--limit")]
     [InlineData("eval_limit", "--eval-limit")]
     [InlineData("init_adapter", "--adapter")]

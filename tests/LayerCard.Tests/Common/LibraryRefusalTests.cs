@@ -93,6 +93,8 @@ public class LibraryRefusalTests
         { "data unknown split", "data" },
         { "data labels empty", "labels" },
         { "tokenization max length", "max_length" },
+        { "long prompts word", "long_prompts" },
+        { "data plan long prompts", "long_prompts" },
         { "batching batch size", "batch_size" },
         { "asset unknown", "model" },
     };
@@ -158,6 +160,8 @@ public class LibraryRefusalTests
         ["data unknown split"] = () => DatasetLoader.ResolveReference("sst2:nope"),
         ["data labels empty"] = () => WithTsv(path => DatasetLoader.Load(path, new DataOptions(Labels: ["good", ""]))),
         ["tokenization max length"] = () => Tokenization.Tokenize(new TaskDataset("mem.jsonl", DataFormat.PromptCompletion, [new Example("a", "b")], null, null, "hash"), new FakeTokenizer(), 1),
+        ["long prompts word"] = () => LongPrompts.Parse("bogus"),
+        ["data plan long prompts"] = () => new DataPlan { LongPrompts = (LongPromptPolicy)7 }.Validate(),
         ["batching batch size"] = () => BatchSampler.Batches(new TokenizedSet("mem", [], 0, 0, "empty"), 0).ToList(),
         ["asset unknown"] = () => Assets.Resolve("no-such-model-anywhere", "model"),
     };

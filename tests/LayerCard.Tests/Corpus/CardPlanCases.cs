@@ -35,6 +35,7 @@ public static class CardPlanCases
         // ---- card ----
         CardOption("card-calibration-fewer-than-layers", "--calibration-examples 1: fewer examples than the model's 2 layers", "--calibration-examples", "1", "--no-probes"),
         CardOption("card-calibration-zero", "--calibration-examples must be positive, got 0", "--calibration-examples", "0"),
+        CardOption("card-long-prompts-unknown", "--long-prompts bogus: expected skip or truncate-left", "--long-prompts", "bogus", "--no-probes"),
         CardOption("card-rank-zero", "--rank must be positive, got 0", "--rank", "0"),
         CardOption("card-alpha-zero", "--alpha must be positive, got 0", "--alpha", "0"),
         CardOption("card-probe-layers-out-of-range", "--probe-layers 99: layer 99 is out of range (the model has 2 layers: 0-1)", "--probe-layers", "99"),

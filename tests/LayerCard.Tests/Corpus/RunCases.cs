@@ -17,6 +17,7 @@ public static class RunCases
         Run("limit-zero", "--limit must be a positive number, got 0", "--limit", "0"),
         Run("eval-limit-negative", "--eval-limit must be a positive number, got -1", "--eval-limit", "-1"),
         Run("max-length-one", "--max-length must be at least 2, got 1", "--max-length", "1"),
+        Run("long-prompts-unknown", "--long-prompts left: expected skip or truncate-left", "--long-prompts", "left"),
         Run("targets-unknown", "--targets 'nope' names no module of", "--targets", "nope"),
         Run("data-missing", "no such file, and not a known dataset", "--data", "no-such-data.jsonl"),
         Run("model-missing", "not a known asset name", "--model", "no-such-model"),

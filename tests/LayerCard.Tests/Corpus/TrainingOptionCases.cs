@@ -49,6 +49,7 @@ public static class TrainingOptionCases
         Train("train-checkpoint-every-negative", "--checkpoint-every must be 0 or positive, got -1", "--checkpoint-every", "-1"),
         Train("train-eval-every-negative", "--eval-every must be 0 or positive, got -5", "--eval-every", "-5"),
         Train("train-rank-not-a-number", "'eight'", "--rank", "eight"),
+        Train("train-long-prompts-unknown", "--long-prompts bogus: expected skip or truncate-left", "--long-prompts", "bogus"),
 
         // ---- train: resume and starting adapters ----
         new("train-resume-other-settings", root =>
@@ -101,6 +102,7 @@ public static class TrainingOptionCases
         new("eval-accuracy-on-prompt-data", root => Eval(root, ValidTask(root), "--metric", "accuracy"),
             "accuracy needs classification data with label words", "task.jsonl"),
         new("eval-batch-size-zero", root => Eval(root, ValidTask(root), "--batch-size", "0"), "--batch-size must be at least 1, got 0"),
+        new("eval-long-prompts-unknown", root => Eval(root, ValidTask(root), "--long-prompts", "bogus"), "--long-prompts bogus: expected skip or truncate-left"),
         new("eval-max-new-tokens-negative", root => Eval(root, ValidTask(root), "--max-new-tokens", "-1"), "--max-new-tokens must be 0 or positive, got -1"),
         new("eval-adapter-missing", root => Eval(root, ValidTask(root), "--adapter", Path.Combine(root, "no-adapter")), "no-adapter"),
         new("eval-adapter-ia3", root => Eval(root, ValidTask(root), "--adapter", Adapter(root, c => c["peft_type"] = "IA3")),

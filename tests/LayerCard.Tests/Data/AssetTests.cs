@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using LayerCard.Data;
 
 namespace LayerCard.Tests.Data;
@@ -62,5 +63,30 @@ public class AssetTests
         Assert.StartsWith("First Citizen:", data.PlainText);
         var set = Tokenization.Tokenize(data, new FakeTokenizer(), 256);
         Assert.Equal(data.PlainText!.Length - 1, set.TargetTokens); // ASCII: one token per character
+    }
+
+    [Fact]
+    public void Stories12LIsAKnownModelWithoutADownloadAddress()
+    {
+        var asset = Assets.Find("stories12l")!;
+        Assert.Equal("stories12L", asset.Name);
+        Assert.Equal("model", asset.Kind);
+        Assert.False(asset.Downloadable);
+        Assert.Equal("models/stories12L/stories12L.bin", asset.PrimaryFile);
+        Assert.True(File.Exists(Path.Combine(Assets.ResolveAsset(asset), "stories12L.bin")));
+    }
+
+    [Fact]
+    public void AMissingAssetWithoutADownloadAddressSaysWhereItLookedAndThatThereIsNoDownload()
+    {
+        var ghost = new KnownAsset("ghost12L", "model", "models/ghost12L",
+            [new AssetFile("models/ghost12L/ghost12L.bin", null, new string('0', 64)), new AssetFile("models/ghost12L/tok512.bin", null, new string('0', 64))]);
+        var message = Assert.Throws<BadInputException>(() => Assets.ResolveAsset(ghost)).Message;
+        Assert.StartsWith("asset 'ghost12L' not found in ", message);
+        foreach (var root in Assets.SearchRoots()) Assert.Contains(root, message);
+        Assert.Contains("it has no download address", message);
+        Assert.Contains("put ghost12L.bin and tok512.bin into models/ghost12L", message);
+        Assert.Contains("$" + Assets.EnvironmentVariable, message);
+        Assert.False(Directory.Exists(Path.Combine(Assets.CacheRoot(), "models", "ghost12L")));
     }
 }

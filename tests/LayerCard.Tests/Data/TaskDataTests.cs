@@ -44,6 +44,27 @@ public class TaskDataTests
     }
 
     [Fact]
+    public void EveryPartFollowsThePlansLongPromptChoiceAndSaysHowMany()
+    {
+        // Every fifth prompt is 20 tokens long: no room at a maximum length of 16.
+        var data = new TaskDataset("mem", DataFormat.PromptCompletion,
+            Enumerable.Range(0, 100).Select(i => new Example(i % 5 == 0 ? new string('p', 19) + ":" : $"p{i}:", $" c{i % 10}")).ToList(), null, null, "hash");
+        var skipped = TaskData.Prepare(data, null, null, ThreeParts, Tokenizer);
+        var cut = TaskData.Prepare(data, null, null, ThreeParts with { LongPrompts = LongPromptPolicy.TruncateLeft }, Tokenizer);
+        foreach (var (skip, truncate) in new[] { (skipped.Train, cut.Train), (skipped.Validation!, cut.Validation!), (skipped.Test!, cut.Test!) })
+        {
+            int longOnes = truncate.Raw.Examples.Count(e => e.Prompt.Length == 20);
+            Assert.True(longOnes > 0, truncate.Name);
+            Assert.Equal(skip.Raw.Examples, truncate.Raw.Examples);
+            Assert.Equal(longOnes, skip.Tokens.Dropped);
+            Assert.Contains($"{longOnes} dropped (prompt longer than the maximum length 16)", skip.Summary);
+            Assert.Equal(truncate.Raw.Examples.Count, truncate.Tokens.Examples.Count);
+            Assert.Equal(longOnes, truncate.Tokens.PromptsCut);
+            Assert.Contains($"{longOnes} prompt{(longOnes == 1 ? "" : "s")} cut from the left", truncate.Summary);
+        }
+    }
+
+    [Fact]
     public void PlainTextPartsAreConsecutiveRegionsThatNeverOverlap()
     {
         var text = Text(300);

@@ -61,6 +61,89 @@ public class TokenizationTests
     }
 
     [Fact]
+    public void SkipDropsAndCountsLongPromptsAndSaysSo()
+    {
+        var data = Examples(new Example("abcdefgh", "xy"), new Example("ab", "c"), new Example("abcdefghij", "z"));
+        var set = Tokenization.Tokenize(data, new FakeTokenizer(), 8, LongPromptPolicy.Skip);
+        Assert.Equal([1], set.Examples.Select(e => e.ExampleIndex));
+        Assert.Equal(2, set.Dropped);
+        Assert.Equal(0, set.PromptsCut);
+        Assert.StartsWith("3 examples, 0 truncated, 2 dropped (prompt longer than the maximum length 8)", set.Summary);
+        // Skip is what tokenization does when nothing is said.
+        Assert.Equal(set.Summary, Tokenization.Tokenize(data, new FakeTokenizer(), 8).Summary);
+    }
+
+    [Fact]
+    public void TruncateLeftKeepsBosAndThePromptsLastTokensSoTheWholeCompletionFits()
+    {
+        var set = Tokenization.Tokenize(Examples(new Example("abcdefgh", "xy")), new FakeTokenizer(), 8, LongPromptPolicy.TruncateLeft);
+        var e = set.Examples.Single();
+        // 1 + 8 + 2 + EOS = 12 > 8: four prompt tokens go, BOS stays first.
+        Assert.Equal([1, T('e'), T('f'), T('g'), T('h'), T('x'), T('y'), 2], e.InputIds);
+        // The labels still point at the completion and EOS, from the last kept prompt token on.
+        Assert.Equal([X, X, X, X, T('x'), T('y'), 2, X], e.Labels);
+        Assert.Equal(4, e.PromptTokensCut);
+        Assert.Equal(1, set.PromptsCut);
+        Assert.Equal(0, set.Truncated + set.Dropped);
+        Assert.Equal("1 example, 1 prompt cut from the left, 0 truncated, 0 dropped, 8 tokens", set.Summary);
+    }
+
+    [Fact]
+    public void TruncateLeftWithoutBosKeepsThePromptsLastTokens()
+    {
+        var e = Tokenization.Tokenize(Examples(new Example("abcdef", "gh")), new FakeTokenizer(bos: false, eos: false), 4, LongPromptPolicy.TruncateLeft).Examples.Single();
+        Assert.Equal([T('e'), T('f'), T('g'), T('h')], e.InputIds);
+        Assert.Equal([X, T('g'), T('h'), X], e.Labels);
+    }
+
+    [Fact]
+    public void TruncateLeftCutsTheCompletionEndOnlyWhenItAloneDoesNotFit()
+    {
+        // BOS, the prompt's last token and the completion (7 + EOS) need 10 > 6: the completion keeps d, e, f, g.
+        var set = Tokenization.Tokenize(Examples(new Example("abc", "defghij")), new FakeTokenizer(), 6, LongPromptPolicy.TruncateLeft);
+        var e = set.Examples.Single();
+        Assert.Equal([1, T('c'), T('d'), T('e'), T('f'), T('g')], e.InputIds);
+        Assert.Equal([X, T('d'), T('e'), T('f'), T('g'), X], e.Labels);
+        Assert.Equal(1, set.PromptsCut);
+        Assert.Equal(1, set.Truncated);
+        Assert.StartsWith("1 example, 1 prompt cut from the left, 1 truncated, 0 dropped", set.Summary);
+    }
+
+    [Fact]
+    public void TruncateLeftScoresEveryExampleAndLeavesThoseThatFitAlone()
+    {
+        var data = Examples(new Example("abcdefgh", "xy"), new Example("ab", "c"), new Example("abcdefghij", "z"), new Example("abc", "efg"));
+        var skip = Tokenization.Tokenize(data, new FakeTokenizer(), 8, LongPromptPolicy.Skip);
+        var cut = Tokenization.Tokenize(data, new FakeTokenizer(), 8, LongPromptPolicy.TruncateLeft);
+        Assert.Equal([0, 1, 2, 3], cut.Examples.Select(e => e.ExampleIndex));
+        Assert.Equal(2, cut.PromptsCut);
+        Assert.Equal(0, cut.Dropped + cut.Truncated);
+        Assert.StartsWith("4 examples, 2 prompts cut from the left, 0 truncated, 0 dropped", cut.Summary);
+        // Examples that fit whole are the same either way.
+        Assert.Equal(skip.Examples[0].InputIds, cut.Examples[1].InputIds);
+        Assert.Equal(skip.Examples[1].InputIds, cut.Examples[3].InputIds);
+        Assert.Equal(0, cut.Examples[1].PromptTokensCut);
+        // Every label is a completion token or EOS, in order, whatever the cut.
+        var completions = new[] { "xy", "c", "z", "efg" };
+        foreach (var e in cut.Examples)
+        {
+            Assert.True(e.InputIds.Length <= 8);
+            Assert.Equal(completions[e.ExampleIndex].Select(T).Append(2), e.Labels.Where(l => l != X));
+            Assert.Equal(1, e.InputIds[0]);
+        }
+    }
+
+    [Fact]
+    public void AllPromptsTooLongSuggestsTruncateLeft()
+    {
+        var e = Assert.Throws<BadInputException>(() =>
+            Tokenization.Tokenize(Examples(new Example("abcdef", "g")), new FakeTokenizer(), 4, LongPromptPolicy.Skip));
+        Assert.EndsWith("raise max_length or set long_prompts truncate-left", e.Message);
+        Assert.EndsWith("raise --max-length or set --long-prompts truncate-left", e.MessageNaming(LayerCard.Cli.OptionNames.For));
+        Assert.Single(Tokenization.Tokenize(Examples(new Example("abcdef", "g")), new FakeTokenizer(), 4, LongPromptPolicy.TruncateLeft).Examples);
+    }
+
+    [Fact]
     public void EveryExampleDroppedIsAnError()
     {
         var message = Assert.Throws<BadInputException>(() =>

@@ -31,6 +31,17 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void GreedyStories12LTellsItsRecordedStory()
+    {
+        // The continuation recorded in the shared assets' SOURCES.md (checked there against an independent PyTorch forward).
+        const string expected = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. " +
+            "One day, she saw a big box with a big box. The boy was very happy and wanted to play with it.\nLily's mommy said, ";
+        var result = CliRunner.Run("generate", "--model", "stories12L", "--temperature", "0", "--max-new-tokens", "100");
+        AssertSuccess(result);
+        Assert.StartsWith(expected, result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PromptIsEchoedAndContinued()
     {
         var result = CliRunner.Run("generate", "--model", "stories260K", "--prompt", "Tom had a dog", "--max-new-tokens", "20");
@@ -115,6 +126,20 @@ public sealed class CliTests : IDisposable
         Assert.Equal("BF16", rows["file dtype"]);
         Assert.Equal("not found", rows["tokenizer"]);
         Assert.Matches("^[0-9a-f]{64}$", rows["content sha256"]);
+    }
+
+    [Fact]
+    public void InfoOfStories12LShowsTwelveLayers()
+    {
+        var rows = InfoRows(CliRunner.Run("info", "--model", "stories12L"));
+        Assert.Equal("llama2c", rows["architecture"]);
+        Assert.Equal("12", rows["layers"]);
+        Assert.Equal("128", rows["hidden size"]);
+        Assert.Equal("8", rows["heads"]);
+        Assert.Equal("4", rows["kv heads"]);
+        Assert.Equal("512", rows["vocab"]);
+        Assert.Equal("found (512 tokens)", rows["tokenizer"]);
+        Assert.Equal("19665edf1b406f2582fbfe9295b3db64de0f08d46bb76fb43202e58fb7cce4e2", rows["content sha256"]);
     }
 
     [Fact]
