@@ -19,24 +19,18 @@ public sealed class CliTests : IDisposable
         Assert.Equal("", result.Stderr);
     }
 
-    [Fact]
-    public void GreedyStories260KTellsTheKnownStory()
+    /// <summary>
+    /// stories260K: the continuation llama2.c's run.c prints at temperature 0. stories12L: the continuation recorded in
+    /// the shared assets' SOURCES.md (checked there against an independent PyTorch forward).
+    /// </summary>
+    [Theory]
+    [InlineData("stories260K", 70, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. " +
+        "One day, she saw a big, red ball. She wanted to play with it, but it was too high.")]
+    [InlineData("stories12L", 100, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. " +
+        "One day, she saw a big box with a big box. The boy was very happy and wanted to play with it.\nLily's mommy said, ")]
+    public void GreedyGenerationTellsTheRecordedStory(string model, int tokens, string expected)
     {
-        // The continuation llama2.c's run.c prints for stories260K at temperature 0.
-        const string expected = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. " +
-            "One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
-        var result = CliRunner.Run("generate", "--model", "stories260K", "--temperature", "0", "--max-new-tokens", "70");
-        AssertSuccess(result);
-        Assert.StartsWith(expected, result.Stdout, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void GreedyStories12LTellsItsRecordedStory()
-    {
-        // The continuation recorded in the shared assets' SOURCES.md (checked there against an independent PyTorch forward).
-        const string expected = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. " +
-            "One day, she saw a big box with a big box. The boy was very happy and wanted to play with it.\nLily's mommy said, ";
-        var result = CliRunner.Run("generate", "--model", "stories12L", "--temperature", "0", "--max-new-tokens", "100");
+        var result = CliRunner.Run("generate", "--model", model, "--temperature", "0", "--max-new-tokens", $"{tokens}");
         AssertSuccess(result);
         Assert.StartsWith(expected, result.Stdout, StringComparison.Ordinal);
     }
