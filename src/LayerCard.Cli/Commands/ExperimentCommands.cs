@@ -26,7 +26,7 @@ public static class ExperimentCommands
             try
             {
                 results = ExperimentRunner.Run(loaded, commandLine, device, line => { stdout.WriteLine(line); stdout.Flush(); },
-                    partial => ExperimentReport.Write(partial, folder));
+                    partial => ExperimentReport.Write(partial, folder), subsetCache: Path.Combine(Assets.CacheRoot(), "subsets"));
             }
             catch (BadInputException e) when (e.Field is not null)
             {

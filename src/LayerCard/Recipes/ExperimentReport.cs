@@ -17,7 +17,7 @@ public static class ExperimentReport
         Directory.CreateDirectory(folder);
         AtomicFile.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(new
         {
-            results.Command, results.Seconds, results.Config, results.Baselines, results.Methods, results.Subsets,
+            results.Command, results.Seconds, results.Config, results.Baselines, results.Methods, results.Subsets, results.Predictors,
             Cards = results.Cards.Select(c => new { c.CacheKey, c.Dataset.Reference, c.Layers, c.Coupling, c.CostModel, c.Predictiveness, c.Timing }),
         }, ExperimentConfig.Json));
         var md = new StringBuilder();
@@ -25,7 +25,7 @@ public static class ExperimentReport
         md.AppendLine();
         md.AppendLine($"Produced by `{results.Command}` in {results.Seconds / 60:F1} min. Every placement: LoRA r={results.Config.Rank}, alpha={results.Config.Alpha}, " +
                       $"{results.Config.Steps} steps, batch {results.Config.BatchSize}, lr {results.Config.LearningRate}, the same data order per seed; K = {results.Config.K}.");
-        md.AppendLine("Gain is the validation-loss reduction over the base model; regret is the best same-size subset's value minus the method's (0 is best; exact, from training every subset).");
+        md.AppendLine("Gain is the test-loss reduction over the base model on the test part (which the cards never saw); regret is the best same-size subset's value minus the method's (0 is best; exact, from training every subset).");
         foreach (var task in results.Baselines)
         {
             md.AppendLine();
@@ -45,6 +45,19 @@ public static class ExperimentReport
                 };
             });
             md.AppendLine(Markdown.Table(["method", "layers (per seed)", task.MetricName, "gain", "regret (gain)", $"regret ({task.MetricName})", "time vs all", "step ms", "peak MiB", "predicted vs measured gain fraction"], rows));
+            var scored = results.Predictors.Where(p => p.Task == task.Task).GroupBy(p => p.Score.Predictor).ToList();
+            if (scored.Count > 0)
+            {
+                md.AppendLine();
+                md.AppendLine("Each card column as a predictor of the trained subsets (mean ± sd over seeds): Spearman with the single-layer gains, regret of the pair it ranks highest, and its cost over one all-layer training run.");
+                md.AppendLine();
+                md.AppendLine(Markdown.Table(["predictor", "trains LoRA itself", "Spearman with single-layer gains", "regret of its top pair", "cost / all-layer run"],
+                    scored.Select(g => (IReadOnlyList<object?>)new object?[]
+                    {
+                        g.Key, g.First().Score.TrainsInside ? "yes" : "no", MeanSd(g.Select(p => p.Score.Spearman)),
+                        MeanSd(g.Select(p => p.Score.PairRegret ?? double.NaN)), MeanSd(g.Select(p => p.Score.CostOverAllLayerRun)),
+                    })));
+            }
             var png = Path.Combine(folder, $"{Slug(task.Task)}-regret.png");
             Charts.SavePng(png, Charts.BarChart($"{task.Task}: regret against the best subset of the same size", "method", "regret (validation-loss gain)",
                 ExperimentRunner.Methods.ToList(), [new BarSeries("mean regret", ExperimentRunner.Methods.Select(m => Mean(results.Methods.Where(r => r.Task == task.Task && r.Method == m).Select(r => r.RegretGain ?? double.NaN))).ToList())]));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using LayerCard.Card;
 using LayerCard.Common;
 using LayerCard.Data;
@@ -26,7 +27,11 @@ public sealed record TaskBaseline(string Task, string MetricName, double BaseTes
 
 /// <summary>Everything a study measured, as results.json holds it.</summary>
 public sealed record ExperimentResults(ExperimentConfig Config, string Command, IReadOnlyList<TaskBaseline> Baselines,
-    IReadOnlyList<SubsetResult> Subsets, IReadOnlyList<MethodResult> Methods, IReadOnlyList<CardDocument> Cards, double Seconds);
+    IReadOnlyList<SubsetResult> Subsets, IReadOnlyList<MethodResult> Methods, IReadOnlyList<CardDocument> Cards, double Seconds,
+    IReadOnlyList<PredictorResult> Predictors);
+
+/// <summary>One predictor scored on one task and seed against the subsets trained there (see <see cref="PredictorScore"/>).</summary>
+public sealed record PredictorResult(string Task, long Seed, PredictorScore Score);
 
 /// <summary>
 /// The study: for each task and seed, a card and its plans, the baseline placements, and (exhaustively on
@@ -40,13 +45,17 @@ public static class ExperimentRunner
 
     /// <summary>Runs the study: the model is loaded once, each task's data split once; seeds vary the card's calibration sample and the data order.</summary>
     /// <param name="onTaskDone">Sees the results so far after each task, so a long study leaves its finished tasks behind.</param>
-    public static ExperimentResults Run(ExperimentConfig config, string command, Device device, Action<string> log, Action<ExperimentResults>? onTaskDone = null)
+    /// <param name="subsetCache">A folder of trained subsets by key (model, data, settings, seed, layers): a study rerun after a kill reuses every subset it finished.</param>
+    public static ExperimentResults Run(ExperimentConfig config, string command, Device device, Action<string> log, Action<ExperimentResults>? onTaskDone = null,
+        string? subsetCache = null)
     {
         var clock = Stopwatch.StartNew();
         var subsets = new List<SubsetResult>();
         var methods = new List<MethodResult>();
         var baselines = new List<TaskBaseline>();
         var cards = new List<CardDocument>();
+        var predictors = new List<PredictorResult>();
+        if (subsetCache != null) Directory.CreateDirectory(subsetCache);
         using var loaded = ModelLoader.Load(config.Model, null, device);
         var layerCount = loaded.Config.Layers;
         if (config.K > layerCount) throw BadInputException.ForField("k", $"{config.K}: the model has {layerCount} layers");
@@ -80,12 +89,16 @@ public static class ExperimentRunner
                 var results = new Dictionary<string, SubsetResult>();
                 foreach (var set in sets)
                 {
-                    var result = TrainAndScore(loaded, tokenizer, task, data, metricData, metric, baseLoss, set, targets, config, seed, device);
+                    var cachePath = subsetCache is null ? null : Path.Combine(subsetCache, SubsetKey(loaded, task, data, set, targets, config, seed) + ".json");
+                    var cached = cachePath != null && File.Exists(cachePath) ? ReadSubset(cachePath) : null;
+                    var result = cached ?? TrainAndScore(loaded, tokenizer, task, data, metricData, metric, baseLoss, set, targets, config, seed, device);
+                    if (cached is null && cachePath != null) AtomicFile.WriteAllText(cachePath, JsonSerializer.Serialize(result, ExperimentConfig.Json));
                     results[Key(set)] = result;
                     subsets.Add(result);
-                    log($"[{task.Name} seed {seed}] layers {LayerSelection.Format(set),-10} test gain {result.Gain,8:F4}  {RunReport.MetricName(baseEval)} {result.Metric,8:F4}  step {result.StepSeconds * 1000,7:F1} ms");
+                    log($"[{task.Name} seed {seed}] layers {LayerSelection.Format(set),-10} test gain {result.Gain,8:F4}  {RunReport.MetricName(baseEval)} {result.Metric,8:F4}  step {result.StepSeconds * 1000,7:F1} ms{(cached is null ? "" : "  (cached)")}");
                 }
                 var all = results[Key(Enumerable.Range(0, layerCount).ToArray())];
+                predictors.AddRange(ScorePredictors(card, results, layerCount, all).Select(score => new PredictorResult(task.Name, seed, score)));
                 foreach (var (method, layers) in chosen)
                 {
                     var r = results[Key(layers)];
@@ -97,9 +110,9 @@ public static class ExperimentRunner
                         sameSize?.Max(x => x.Gain) - r.Gain, sameSize?.Max(x => x.Metric) - r.Metric));
                 }
             }
-            onTaskDone?.Invoke(new ExperimentResults(config, command, baselines.ToList(), subsets.ToList(), methods.ToList(), cards.ToList(), clock.Elapsed.TotalSeconds));
+            onTaskDone?.Invoke(new ExperimentResults(config, command, baselines.ToList(), subsets.ToList(), methods.ToList(), cards.ToList(), clock.Elapsed.TotalSeconds, predictors.ToList()));
         }
-        return new ExperimentResults(config, command, baselines, subsets, methods, cards, clock.Elapsed.TotalSeconds);
+        return new ExperimentResults(config, command, baselines, subsets, methods, cards, clock.Elapsed.TotalSeconds, predictors);
     }
 
     private static int[] MethodLayers(string method, GainModel model, CardDocument card, ExperimentConfig config, int layers, long seed) => method switch
@@ -108,6 +121,46 @@ public static class ExperimentRunner
         "card-cost" => Planner.Choose(model, new PlanRequest(PlanObjective.Cost, TargetGain: config.TargetGain)).Layers.ToArray(),
         _ => Baselines.Choose(method, layers, config.K, seed, card),
     };
+
+    /// <summary>
+    /// The card's columns scored against the subsets trained on this task and seed: the signal columns need no
+    /// training; the probe column is the card's own short LoRA runs. Costs are over the all-layer run's training time.
+    /// </summary>
+    private static IEnumerable<PredictorScore> ScorePredictors(CardDocument card, IReadOnlyDictionary<string, SubsetResult> results, int layerCount, SubsetResult all)
+    {
+        var singles = Enumerable.Range(0, layerCount).Select(l => results.TryGetValue(Key([l]), out var r) ? r.Gain : double.NaN).ToList();
+        if (singles.Any(double.IsNaN)) yield break;
+        var pairs = results.Values.Where(r => r.Layers.Count == 2).ToDictionary(r => (r.Layers.Min(), r.Layers.Max()), r => r.Gain);
+        var signalCost = card.Timing.SignalSeconds / Math.Max(all.TrainSeconds, 1e-9);
+        var columns = new (string Name, Func<CardLayerRow, double?> Value, bool Trains)[]
+        {
+            ("resnorm", r => r.ResNorm, false), ("rank-r resnorm", r => r.ResNormRankR, false), ("gradient norm", r => r.GradNorm, false),
+            ("activation energy", r => r.EnergyTrace, false), ("card predicted gain", r => r.PredictedGain, false), ("probe runs", r => r.MeasuredGain, true),
+        };
+        foreach (var (name, value, trains) in columns)
+        {
+            var values = card.Layers.Select(value).ToList();
+            if (values.Any(v => v is null)) continue;
+            var cost = trains ? (card.Timing.SignalSeconds + card.Timing.ProbeSeconds) / Math.Max(all.TrainSeconds, 1e-9) : signalCost;
+            yield return PredictorScore.Of(name, values.Select(v => v!.Value).ToList(), singles, pairs, cost, trains);
+        }
+    }
+
+    private static string SubsetKey(LoadedModel loaded, ExperimentTask task, TaskData data, int[] layers, IReadOnlyList<string> targets, ExperimentConfig config, long seed)
+    {
+        var text = JsonSerializer.Serialize(new
+        {
+            Model = loaded.ContentHash, Data = data.ContentHash, data.Plan, Train = data.Train.Tokens.Summary, Test = data.Test!.Tokens.Summary, task.MetricLimit,
+            targets, config.Rank, config.Alpha, config.Steps, config.BatchSize, config.LearningRate, seed, layers,
+        });
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..32];
+    }
+
+    private static SubsetResult? ReadSubset(string path)
+    {
+        try { return JsonSerializer.Deserialize<SubsetResult>(File.ReadAllText(path), ExperimentConfig.Json); }
+        catch (JsonException) { return null; }
+    }
 
     private static string Key(IReadOnlyList<int> layers) => LayerSelection.Format(layers.Order().ToList());
 

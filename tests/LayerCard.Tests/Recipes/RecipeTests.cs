@@ -56,6 +56,21 @@ public class RecipeTests
         Assert.Contains(methods, m => m!["regret_gain"]!.GetValue<double>() < 1e-12);
         Assert.Contains("## counting", File.ReadAllText(folder["tiny/results.md"]));
         Assert.True(File.Exists(folder["tiny/counting-regret.png"]));
+
+        // Every card column is scored against the trained subsets it never saw.
+        var predictors = results["predictors"]!.AsArray();
+        Assert.Contains(predictors, p => p!["score"]!["predictor"]!.GetValue<string>() == "resnorm");
+        Assert.Contains(predictors, p => p!["score"]!["predictor"]!.GetValue<string>() == "probe runs" && p["score"]!["trains_inside"]!.GetValue<bool>());
+        Assert.All(predictors, p => Assert.InRange(p!["score"]!["spearman"]!.GetValue<double>(), -1, 1));
+        Assert.All(predictors, p => Assert.True(p!["score"]!["pair_regret"]!.GetValue<double>() >= -1e-12));
+        Assert.Contains("Spearman with single-layer gains", File.ReadAllText(folder["tiny/results.md"]));
+
+        // A rerun (as after a kill) trains nothing again: every subset comes from the cache, with the same gains.
+        var (again, againOutput, againErr) = RunCli("experiment", "--config", folder["study.json"], "--threads", "1", "--out", folder["again"]);
+        Assert.True(again == 0, againErr + againOutput);
+        Assert.Equal(7, againOutput.Split('\n').Count(l => l.Contains("(cached)", StringComparison.Ordinal)));
+        var rerun = JsonNode.Parse(File.ReadAllText(folder["again/results.json"]))!;
+        Assert.Equal(results["subsets"]!.ToJsonString(), rerun["subsets"]!.ToJsonString());
     }
 
     [Fact]
