@@ -14,16 +14,12 @@ public static class OptionNames
         ["warmup_steps"] = "--warmup",
         ["decay"] = "--schedule",
         ["full_fine_tune_steps"] = "--finetune-steps",
-        ["train_limit"] = "--limit",
         ["init_adapter"] = "--adapter",
         ["output_directory"] = "--out",
+        // run sets its validation and test limits with one option.
+        ["test_limit"] = "--eval-limit",
         // SignalOptions.MaxExamples: how many calibration examples the signal pass reads.
         ["max_examples"] = "--calibration-examples",
-        ["plan.layers"] = "--layers",
-        ["plan.target_gain"] = "--target-gain",
-        ["plan.budget_time"] = "--budget-time",
-        ["plan.budget_memory"] = "--budget-memory",
-        ["plan.max_adapted_layers"] = "--max-adapted-layers",
     };
 
     /// <summary>
@@ -34,6 +30,6 @@ public static class OptionNames
     {
         ArgumentNullException.ThrowIfNull(field);
         if (field.StartsWith('-')) return field;
-        return Exceptions.TryGetValue(field, out var name) ? name : "--" + field.Replace('_', '-').Replace('.', '-');
+        return Exceptions.TryGetValue(field, out var name) ? name : "--" + field.Replace('_', '-');
     }
 }

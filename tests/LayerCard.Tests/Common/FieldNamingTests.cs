@@ -76,7 +76,6 @@ public class FieldNamingTests
     [InlineData("probe_layers", "--probe-layers")]
     [InlineData("target_gain", "--target-gain")]
     [InlineData("max_adapted_layers", "--max-adapted-layers")]
-    [InlineData("plan.layers", "--layers")]
     [InlineData("--probe-layers", "--probe-layers")]
     public void OptionNamesSpellFieldsAsTheCliOptions(string field, string option) => Assert.Equal(option, OptionNames.For(field));
 
@@ -85,8 +84,8 @@ public class FieldNamingTests
     {
         var options = CliOptions();
         foreach (var field in new[] { "learning_rate", "gradient_accumulation", "hold_out_fraction", "warmup_steps", "decay", "full_fine_tune_steps",
-                     "train_limit", "init_adapter", "output_directory", "max_examples", "plan.layers", "plan.target_gain", "plan.budget_time",
-                     "plan.budget_memory", "plan.max_adapted_layers" })
+                     "init_adapter", "output_directory", "max_examples", "limit", "eval_limit", "test_limit", "long_prompts", "target_gain",
+                     "budget_time", "budget_memory", "max_adapted_layers" })
             Assert.Contains(OptionNames.For(field), options);
     }
 
