@@ -20,7 +20,7 @@ public static class CardCommands
         var alpha = new Option<double>("--alpha") { DefaultValueFactory = _ => cardDefaults.Alpha };
         var calibration = new Option<int>("--calibration-examples") { Description = "training examples the signal pass reads, chosen by --seed", DefaultValueFactory = _ => cardDefaults.CalibrationExamples };
         var eps = new Option<double>("--ridge-eps") { Description = "ridge as a fraction of the mean eigenvalue of each input covariance", DefaultValueFactory = _ => cardDefaults.RidgeEps };
-        var probeSteps = new Option<int?>("--probe-steps") { Description = $"steps of each single-layer LoRA probe (default: all probes together cost at most {CardBuilder.ProbeBudgetFraction:P0} of the full fine-tune)" };
+        var probeSteps = new Option<int?>("--probe-steps") { Description = "also train each layer alone (and all layers) for N LoRA steps and record measured gains and costs beside the signals (default: no probes; the card predicts from its signals)" };
         var probeLayers = new Option<string?>("--probe-layers") { Description = "layers that get probe runs (default all): 3,5,7, 2-4, top:K" };
         var noProbes = new Option<bool>("--no-probes") { Description = "signal columns only, in seconds" };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => cardDefaults.BatchSize };

@@ -24,10 +24,12 @@ public sealed record CardSettings
     public int CalibrationExamples { get; init; } = 64;
     /// <summary>Ridge of each input covariance, as a fraction of its mean eigenvalue.</summary>
     public double RidgeEps { get; init; } = 1e-3;
-    /// <summary>Steps of each single-layer probe run; null chooses them so the probes cost at most <see cref="CardBuilder.ProbeBudgetFraction"/> of the full fine-tune.</summary>
+    /// <summary>Steps of each single-layer probe run; null (the default) runs no probes: the card predicts from its signals alone.</summary>
     public int? ProbeSteps { get; init; }
-    /// <summary>Signal columns only: no probe runs.</summary>
+    /// <summary>No probe runs even when <see cref="ProbeSteps"/> is set.</summary>
     public bool NoProbes { get; init; }
+    /// <summary>Which first step the function-space signal measures (Adam's sign step by default: what LoRA training takes first).</summary>
+    public StepDirection Direction { get; init; } = StepDirection.Sign;
     /// <summary>Batch size of the signal pass and of the probes.</summary>
     public int BatchSize { get; init; } = 8;
     /// <summary>Learning rate of the probes.</summary>
@@ -70,8 +72,8 @@ public sealed record ProbeJournal(IReadOnlyList<LayerProbe> Done, Action<IReadOn
 /// </summary>
 public static class CardBuilder
 {
-    /// <summary>The share of the full fine-tune's steps the automatic probe budget spends (all probes together).</summary>
-    public const double ProbeBudgetFraction = 0.35;
+    /// <summary>All-layer LoRA steps timed when no probes run, to weigh the card against the full fine-tune.</summary>
+    public const int TimingSteps = 3;
 
     /// <summary>Builds the card of <paramref name="loaded"/> on <paramref name="data"/>.</summary>
     /// <param name="key">The card's cache key (<see cref="CacheKey"/>), recorded in the card.</param>
@@ -95,14 +97,17 @@ public static class CardBuilder
         var signalOptions = new SignalOptions(settings.RidgeEps, settings.Rank, settings.BatchSize);
         var signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress);
         var forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device);
-        var signalSeconds = signal.FirstPassSeconds + signal.SecondPassSeconds;
+        progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
+        var functionSpace = FunctionSpaceProbe.Measure(model, calibration, targets, new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction), device);
+        var functionGains = functionSpace.LayerGains();
+        var signalSeconds = signal.FirstPassSeconds + signal.SecondPassSeconds + functionSpace.Seconds;
 
         var probeClock = Stopwatch.StartNew();
         CardProbes? probes = null;
         IReadOnlyList<LayerProbe> layerProbes = [];
         CostModel? costModel = null;
         TokenizedSet? validationSet = null;
-        if (!settings.NoProbes)
+        if (!settings.NoProbes && settings.ProbeSteps.HasValue)
         {
             validationSet = (data.Validation ?? throw BadInputException.ForField("hold_out_fraction", "is 0: the card's probes need a validation part (or run without probes)"))
                 .Tokens.First(settings.ValidationExamples);
@@ -114,13 +119,15 @@ public static class CardBuilder
         {
             var probe = layerProbes.FirstOrDefault(p => p.Layer == s.Layer);
             var parameters = probe?.AdapterParameters ?? AdapterParameters(model, s.Layer, targets, settings.Rank);
-            return new CardLayerRow(s.Layer, s.ResNorm, s.ResNormRankR, s.GradNorm, s.PredictedGain,
+            return new CardLayerRow(s.Layer, s.ResNorm, s.ResNormRankR, s.GradNorm, functionGains[s.Layer],
                 s.Energy.Trace, s.Energy.MaxEigenvalue, s.Energy.MinEigenvalue, s.Energy.Condition, s.Energy.EffectiveRank,
-                parameters, probe?.StepSeconds, probe?.PeakMemoryIncrementBytes, probe?.InferenceOverheadSeconds, probe?.Gain, probe?.ValidationLossAfter);
+                parameters, probe?.StepSeconds, probe?.PeakMemoryIncrementBytes, probe?.InferenceOverheadSeconds, probe?.Gain, probe?.ValidationLossAfter,
+                s.PredictedGain, functionSpace.FisherTrace[s.Layer]);
         }).ToList();
 
         var predictiveness = probes is null ? null : Predictiveness(rows, signal, probes);
-        var fullSeconds = probes is null ? (double?)null : probes.AllLayers.StepSeconds * settings.FullFineTuneSteps;
+        var allLayerStep = probes?.AllLayers.StepSeconds ?? TimeAllLayerStep(settings, model, layerCount, targets, trainSet, device, progress);
+        var fullSeconds = allLayerStep * settings.FullFineTuneSteps;
         var cardSeconds = clock.Elapsed.TotalSeconds;
         return new CardDocument
         {
@@ -136,9 +143,10 @@ public static class CardBuilder
             SignedCorrelation = CardDocument.Jagged(signal.SignedCorrelation),
             CostModel = costModel,
             Probes = probes,
+            FunctionSpace = CardFunctionSpace.From(functionSpace),
             Predictiveness = predictiveness,
             Timing = new CardTiming(signalSeconds, forwardBackward, signalSeconds / Math.Max(forwardBackward, 1e-9), probeSeconds, cardSeconds,
-                settings.FullFineTuneSteps, fullSeconds, fullSeconds is double f ? cardSeconds / f : null),
+                settings.FullFineTuneSteps, fullSeconds, cardSeconds / fullSeconds),
         };
     }
 
@@ -146,12 +154,18 @@ public static class CardBuilder
     public static IReadOnlyList<string> Targets(CardSettings settings, CausalLM model) =>
         LoraTargets.Resolve(settings.Targets, model, LoraTargets.QueryValue);
 
+    /// <summary>Seconds of one all-layer LoRA step, from a short timing run (its first step, which warms up, is not counted).</summary>
+    private static double TimeAllLayerStep(CardSettings settings, CausalLM model, int layerCount, IReadOnlyList<string> targets, TokenizedSet train, Device device, IProgress<string>? progress)
+    {
+        progress?.Report($"all {layerCount} layers: {TimingSteps} LoRA steps, timed (what the card is weighed against)");
+        var timing = new ProbeSettings(targets, settings.Rank, settings.Alpha, TimingSteps, settings.BatchSize, settings.LearningRate, settings.Seed);
+        return LayerProbes.Measure(model, Enumerable.Range(0, layerCount).ToList(), train, null, null, timing, device).StepSeconds;
+    }
+
     private static (CardProbes, IReadOnlyList<LayerProbe>, CostModel) RunProbes(CardSettings request, CausalLM model, int layerCount, IReadOnlyList<int> probeLayers, IReadOnlyList<string> targets,
         TokenizedSet train, TokenizedSet validation, Device device, ProbeJournal? journal, IProgress<string>? progress)
     {
-        // Each single-layer run and the all-layer run take `steps`; with every run at most as dear as the
-        // all-layer one, (L + 1) * steps stays within the budget's share of the full fine-tune's steps.
-        var steps = request.ProbeSteps ?? Math.Max(2, (int)(ProbeBudgetFraction * request.FullFineTuneSteps / (probeLayers.Count + 1)));
+        var steps = request.ProbeSteps!.Value;
         var settings = new ProbeSettings(targets, request.Rank, request.Alpha, steps, request.BatchSize, request.LearningRate, request.Seed);
         var baseLoss = LossEvaluation.MeanLoss(model, validation, settings.EvalBatchSize, device).MeanLoss;
         var inferenceBatch = BatchSampler.Batches(validation, Math.Min(4, validation.Examples.Count)).First();
@@ -196,6 +210,8 @@ public static class CardBuilder
             ["grad_norm"] = r => r.GradNorm,
             ["energy_trace"] = r => r.EnergyTrace,
             ["predicted_gain"] = r => r.PredictedGain,
+            ["resnorm_gain"] = r => r.ResNormGain ?? double.NaN,
+            ["fisher_trace"] = r => r.FisherTrace ?? double.NaN,
         };
         var spearman = columns.ToDictionary(c => c.Key, c => Statistics.Spearman(rows.Select(c.Value).ToList(), gains));
         var positive = rows.Select(r => Math.Max(0, r.MeasuredGain ?? 0)).ToList();

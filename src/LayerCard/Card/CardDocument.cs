@@ -13,7 +13,7 @@ public sealed record CardDocument
     /// <summary>The value of "schema" in every card file.</summary>
     public const string SchemaName = "layercard/card";
     /// <summary>The schema version this build writes and the only one it reads.</summary>
-    public const int CurrentSchemaVersion = 1;
+    public const int CurrentSchemaVersion = 2;
 
     /// <summary>Always <see cref="SchemaName"/>; checked on load.</summary>
     public string Schema { get; init; } = SchemaName;
@@ -43,6 +43,8 @@ public sealed record CardDocument
     public CostModel? CostModel { get; init; }
     /// <summary>How the probes were run and the all-layer and cost-check measurements; null without probes.</summary>
     public CardProbes? Probes { get; init; }
+    /// <summary>The function-space signal the card's predictions come from; null in cards built without it.</summary>
+    public CardFunctionSpace? FunctionSpace { get; init; }
     /// <summary>How well the signal columns predicted the measured gains; null without probes.</summary>
     public CardPredictiveness? Predictiveness { get; init; }
     /// <summary>What building the card cost.</summary>
@@ -98,6 +100,8 @@ public sealed record CardDocument
         foreach (var (name, matrix) in new[] { ("coupling", Coupling), ("signed_correlation", SignedCorrelation) })
             if (matrix.Length != layers || matrix.Any(row => row is null || row.Length != layers))
                 throw BadInputException.InFile(path, $"'{name}' must be a {layers} x {layers} matrix, one row and column per layer");
+        if (FunctionSpace is { } f && (f.Slopes is null || f.Slopes.Length != layers || f.Curvature is null || f.Curvature.Length != layers || f.Curvature.Any(row => row is null || row.Length != layers)))
+            throw BadInputException.InFile(path, $"'function_space' must hold {layers} slopes and a {layers} x {layers} curvature matrix");
     }
 
     /// <summary>Refuses a card made for another model than the one given.</summary>
@@ -150,7 +154,7 @@ public sealed record CardLora(IReadOnlyList<string> Targets, int Rank, double Al
 public sealed record CardCalibration(int Examples, long Tokens, long TargetTokens, double RidgeEps, int SignalRank);
 
 /// <summary>One layer of the card: residual signal, activation energy, compute cost, measured performance.</summary>
-/// <param name="PredictedGain">½ resnorm² · N / T: the first-order loss reduction (nats per target token) of the best correction of this layer's target modules.</param>
+/// <param name="PredictedGain">The card's default prediction of this layer's gain alone: the function-space signal's ½ s²/M (nats per target token; see <see cref="CardFunctionSpace"/>).</param>
 /// <param name="EnergyTrace">tr Sigma of the layer's first probed input; the other Energy columns are that input's extreme eigenvalues, condition number and effective rank.</param>
 /// <param name="AdapterParameters">LoRA parameters of this layer at the card's rank.</param>
 /// <param name="StepSeconds">Mean seconds per training step of the probe on this layer alone; null without probes.</param>
@@ -158,12 +162,34 @@ public sealed record CardCalibration(int Examples, long Tokens, long TargetToken
 /// <param name="InferenceOverheadSeconds">Seconds the unmerged adapter adds to one inference forward.</param>
 /// <param name="MeasuredGain">Validation-loss reduction (nats per target token) of the probe on this layer alone.</param>
 /// <param name="ValidationLossAfter">Validation loss after that probe.</param>
+/// <param name="ResNormGain">The paper's column read as a gain: ½ resnorm² · N / T, the first-order loss reduction of the best correction of this layer's target modules under identity curvature.</param>
+/// <param name="FisherTrace">FIM-LoRA's score: the empirical Fisher trace of this layer's freshly initialised LoRA B matrices over the calibration batches.</param>
 public sealed record CardLayerRow(
     int Layer,
     double ResNorm, double ResNormRankR, double GradNorm, double PredictedGain,
     double EnergyTrace, double EnergyMaxEigenvalue, double EnergyMinEigenvalue, double EnergyCondition, double EnergyEffectiveRank,
     long AdapterParameters, double? StepSeconds, long? PeakMemoryIncrementBytes, double? InferenceOverheadSeconds,
-    double? MeasuredGain, double? ValidationLossAfter);
+    double? MeasuredGain, double? ValidationLossAfter, double? ResNormGain = null, double? FisherTrace = null);
+
+/// <summary>
+/// The function-space signal of the card (see <see cref="FunctionSpaceProbe"/>): per layer the slope of the mean
+/// completion loss along the layer's first LoRA step, and the Gauss-Newton curvature between layers' steps. Any
+/// set's predicted gain is ½ s_S'M_S⁻¹s_S (<see cref="FunctionSpaceResult.SetGain"/>).
+/// </summary>
+/// <param name="Direction">The first step measured ("sign": Adam's; "gradient").</param>
+/// <param name="Slopes">Per layer, per unit step.</param>
+/// <param name="Curvature">Per pair of layers, per target token.</param>
+/// <param name="Seconds">The pass's time, gradient pass included.</param>
+public sealed record CardFunctionSpace(string Direction, double[] Slopes, double[][] Curvature, double Seconds)
+{
+    /// <summary>From a measured pass.</summary>
+    public static CardFunctionSpace From(FunctionSpaceResult r) =>
+        new(r.Direction.ToString().ToLowerInvariant(), r.Slopes.ToArray(), r.Curvature.Select(row => row.ToArray()).ToArray(), r.Seconds);
+
+    /// <summary>Back to the quadratic model the planner evaluates.</summary>
+    public FunctionSpaceResult ToResult() => new(Slopes, Curvature, new double[Slopes.Length],
+        Direction == "gradient" ? StepDirection.Gradient : StepDirection.Sign, 0, Seconds);
+}
 
 /// <summary>One probed module's signal (see <see cref="ModuleSignal"/>); Module is its name inside the layer ("self_attn.q_proj").</summary>
 public sealed record CardModuleRow(int Layer, string Module, int InFeatures, int OutFeatures, double ResNorm, double ResNormRankR, double GradNorm, double PredictedGain);
@@ -185,13 +211,13 @@ public sealed record CardPredictiveness(
     double? AllLayersPredictedGain, double? AllLayersMeasuredGain, double? SumOfSingleGains);
 
 /// <summary>What building the card cost, in seconds, against a full fine-tune.</summary>
-/// <param name="SignalSeconds">Both passes of the signal pass, solves included.</param>
+/// <param name="SignalSeconds">Every probe-free signal: both resnorm passes with their solves, and the function-space pass.</param>
 /// <param name="ForwardBackwardSeconds">One plain forward+backward over the same calibration batches.</param>
 /// <param name="SignalOverForwardBackward">SignalSeconds / ForwardBackwardSeconds.</param>
 /// <param name="ProbeSeconds">All probe runs and the cost checks.</param>
 /// <param name="CardSeconds">The whole build.</param>
 /// <param name="FullFineTuneSteps">The steps of the full fine-tune the card is weighed against.</param>
-/// <param name="FullFineTuneSeconds">Those steps at the measured all-layer step time; null without probes.</param>
+/// <param name="FullFineTuneSeconds">Those steps at the measured all-layer step time (from the all-layer probe, or a short timing run without probes).</param>
 /// <param name="CardOverFullFineTune">CardSeconds / FullFineTuneSeconds.</param>
 public sealed record CardTiming(
     double SignalSeconds, double ForwardBackwardSeconds, double SignalOverForwardBackward,

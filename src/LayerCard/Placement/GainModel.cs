@@ -3,20 +3,23 @@ using LayerCard.Card;
 namespace LayerCard.Placement;
 
 /// <summary>
-/// Predicted gain of any set of layers from a card: single-layer gains (measured when the card has probe runs,
-/// else the signal's predicted gains) and the coupling between layers. Costs come from <see cref="Cost"/>.
+/// Predicted gain of any set of layers from a card. With the card's function-space signal (every card of schema 2):
+/// the quadratic model's ½ s_S'M_S⁻¹s_S, no constant fitted. Cards without it fall back to single-layer gains
+/// (measured when the card has probe runs) combined by the coupling. Costs come from <see cref="Cost"/>.
 /// </summary>
 public sealed class GainModel
 {
     private readonly double[] gains;
     private readonly double[,] coupling;
+    private readonly FunctionSpaceResult? signal;
 
     /// <summary>Reads the gains, coupling and cost model from <paramref name="card"/>; with measured single-layer and all-layer gains, calibrates <see cref="CouplingScale"/> to the all-layer measurement.</summary>
     public GainModel(CardDocument card)
     {
         Card = card;
         Layers = card.Layers.Count;
-        UsesMeasuredGains = card.Layers.All(r => r.MeasuredGain.HasValue);
+        signal = card.FunctionSpace?.ToResult();
+        UsesMeasuredGains = signal is null && card.Layers.All(r => r.MeasuredGain.HasValue);
         gains = card.Layers.Select(r => Math.Max(0, UsesMeasuredGains ? r.MeasuredGain!.Value : r.PredictedGain)).ToArray();
         coupling = CardDocument.Square(card.Coupling);
         var all = Enumerable.Range(0, Layers).ToList();
@@ -40,20 +43,24 @@ public sealed class GainModel
     public double CouplingScale { get; private set; } = 1;
     /// <summary>The model's layer count.</summary>
     public int Layers { get; }
-    /// <summary>Whether every layer has a measured probe gain; otherwise all single gains are the signal's predicted gains.</summary>
+    /// <summary>Whether gains come from probe runs (cards without the function-space signal); otherwise from the signal.</summary>
     public bool UsesMeasuredGains { get; }
+    /// <summary>Where the gains come from, in words for reports.</summary>
+    public string GainsFrom => signal is not null ? "function-space signal (quadratic model, no fitted constant)"
+        : UsesMeasuredGains ? "measured single-layer probe runs with the coupling" : "resnorm signal with the coupling, uncalibrated";
     /// <summary>Predicted gain of adapting every layer; the denominator of <see cref="GainFraction"/>.</summary>
     public double FullGain { get; }
     /// <summary>Each layer's gain alone (loss reduction in nats per target token; negatives as 0), indexed by layer.</summary>
     public IReadOnlyList<double> SingleGains => gains;
 
     /// <summary>
-    /// Coverage model: layers taken by decreasing single gain; each adds the part of its gain not already
+    /// The set's predicted gain. With the function-space signal, ½ s_S'M_S⁻¹s_S. Otherwise a coverage model: layers taken by decreasing single gain; each adds the part of its gain not already
     /// covered by the most strongly coupled layer before it, g_l (1 - max_j rho_lj^2). Additive when coupling is
     /// zero, one layer's worth when it is one; never decreases when a layer is added.
     /// </summary>
     public double Gain(IReadOnlyCollection<int> set)
     {
+        if (signal is not null) return Math.Max(0, signal.SetGain(set));
         var ordered = set.Distinct().OrderByDescending(l => gains[l]).ThenBy(l => l).ToList();
         double total = 0;
         for (int i = 0; i < ordered.Count; i++)

@@ -38,7 +38,7 @@ public static class PlanOutput
             ["predicted_gain"] = plan.PredictedGain,
             ["predicted_gain_fraction"] = plan.PredictedGainFraction,
             ["full_layer_gain"] = model.FullGain,
-            ["gains_from"] = model.UsesMeasuredGains ? "measured single-layer probe runs" : "signal (quadratic model), uncalibrated",
+            ["gains_from"] = model.GainsFrom,
             ["coupling_scale"] = model.CouplingScale,
             ["predicted_step_seconds"] = plan.PredictedStepSeconds,
             ["predicted_time_fraction"] = plan.PredictedTimeFraction,

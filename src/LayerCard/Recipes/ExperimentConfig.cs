@@ -58,10 +58,20 @@ public sealed record ExperimentConfig
     public bool Exhaustive { get; init; } = true;
     /// <summary>With Exhaustive, how many of the seeds (the first ones) train every subset; the rest train only the methods' choices.</summary>
     public int? ExhaustiveSeeds { get; init; }
+    /// <summary>With Exhaustive: train every subset of at most this many layers (every single layer and pair at 2) instead of all subsets, for deep models.</summary>
+    public int? ExhaustiveMaxSize { get; init; }
+    /// <summary>With ExhaustiveMaxSize: sizes of which <see cref="SamplesPerSize"/> subsets are also drawn and trained (the same draw for every seed).</summary>
+    public IReadOnlyList<int> SampledSizes { get; init; } = [];
+    /// <summary>Subsets drawn per sampled size.</summary>
+    public int SamplesPerSize { get; init; } = 2;
+    /// <summary>Seed of every trained placement's initialisation and data order; null uses each card seed. Fixed, the trained ground truth is shared and the seeds vary only what the cards calibrate on.</summary>
+    public long? TrainingSeed { get; init; }
     /// <summary>Calibration examples of each card's signal pass.</summary>
     public int CalibrationExamples { get; init; } = 64;
     /// <summary>Steps of each card probe run; null lets the card choose within its budget.</summary>
     public int? CardProbeSteps { get; init; }
+    /// <summary>Lengths of the probe runs the predictor harness scores as predictors (each layer alone and all layers, per length).</summary>
+    public IReadOnlyList<int> PredictorProbeSteps { get; init; } = [2, 6, 20];
     /// <summary>The folder the study's results go under (in a subfolder named after the study), unless the command names one.</summary>
     public string OutputDirectory { get; init; } = "docs/results";
 

@@ -41,7 +41,7 @@ public sealed record PredictorResult(string Task, long Seed, PredictorScore Scor
 public static class ExperimentRunner
 {
     /// <summary>The placement methods compared at K layers (card-cost chooses its own size; all is the reference).</summary>
-    public static readonly IReadOnlyList<string> Methods = ["card-guided", "card-cost", "resnorm-top", "random", "even", "top", "bottom", "all"];
+    public static readonly IReadOnlyList<string> Methods = ["card-guided", "card-probes", "card-cost", "resnorm-top", "random", "even", "top", "bottom", "all"];
 
     /// <summary>Runs the study: the model is loaded once, each task's data split once; seeds vary the card's calibration sample and the data order.</summary>
     /// <param name="onTaskDone">Sees the results so far after each task, so a long study leaves its finished tasks behind.</param>
@@ -83,26 +83,29 @@ public static class ExperimentRunner
                 var (card, _) = CardRecipe.Build(loaded, config.Model, task.Data, data, settings, Path.Combine(Assets.CacheRoot(), "cards"), null, device, null);
                 cards.Add(card);
                 var gainModel = new GainModel(card);
-                var chosen = Methods.ToDictionary(m => m, m => MethodLayers(m, gainModel, card, config, layerCount, seed));
+                var chosen = Methods.Where(m => m != "card-probes" || card.Probes is not null).ToDictionary(m => m, m => MethodLayers(m, gainModel, card, config, layerCount, seed));
                 var exhaustive = config.Exhaustive && config.Seeds.ToList().IndexOf(seed) < (config.ExhaustiveSeeds ?? config.Seeds.Count);
-                var sets = exhaustive ? LayerSets.All(layerCount).ToList() : chosen.Values.DistinctBy(Key).ToList();
+                var sets = (exhaustive ? TruthSets(config, layerCount) : []).Concat(chosen.Values).Append(Enumerable.Range(0, layerCount).ToArray()).DistinctBy(Key).ToList();
+                var trainingSeed = config.TrainingSeed ?? seed;
                 var results = new Dictionary<string, SubsetResult>();
                 foreach (var set in sets)
                 {
-                    var cachePath = subsetCache is null ? null : Path.Combine(subsetCache, SubsetKey(loaded, task, data, set, targets, config, seed) + ".json");
+                    var cachePath = subsetCache is null ? null : Path.Combine(subsetCache, SubsetKey(loaded, task, data, set, targets, config, trainingSeed) + ".json");
                     var cached = cachePath != null && File.Exists(cachePath) ? ReadSubset(cachePath) : null;
-                    var result = cached ?? TrainAndScore(loaded, tokenizer, task, data, metricData, metric, baseLoss, set, targets, config, seed, device);
+                    var result = cached ?? TrainAndScore(loaded, tokenizer, task, data, metricData, metric, baseLoss, set, targets, config, trainingSeed, device);
                     if (cached is null && cachePath != null) AtomicFile.WriteAllText(cachePath, JsonSerializer.Serialize(result, ExperimentConfig.Json));
                     results[Key(set)] = result;
-                    subsets.Add(result);
+                    if (!subsets.Any(x => x.Task == result.Task && x.Seed == result.Seed && Key(x.Layers) == Key(result.Layers))) subsets.Add(result);
                     log($"[{task.Name} seed {seed}] layers {LayerSelection.Format(set),-10} test gain {result.Gain,8:F4}  {RunReport.MetricName(baseEval)} {result.Metric,8:F4}  step {result.StepSeconds * 1000,7:F1} ms{(cached is null ? "" : "  (cached)")}");
                 }
                 var all = results[Key(Enumerable.Range(0, layerCount).ToArray())];
-                predictors.AddRange(ScorePredictors(card, results, layerCount, all).Select(score => new PredictorResult(task.Name, seed, score)));
+                if (Truth(results, layerCount, all) is { } truth)
+                    predictors.AddRange(ExperimentPredictors.Score(loaded, data, card, settings, config.PredictorProbeSteps, truth, all.TrainSeconds, device, m => log($"[{task.Name} seed {seed}] {m}"))
+                        .Select(score => new PredictorResult(task.Name, seed, score)));
                 foreach (var (method, layers) in chosen)
                 {
                     var r = results[Key(layers)];
-                    var sameSize = exhaustive ? results.Values.Where(x => x.Layers.Count == layers.Length).ToList() : null;
+                    var sameSize = exhaustive && layers.Length <= (config.ExhaustiveMaxSize ?? layerCount) ? results.Values.Where(x => x.Layers.Count == layers.Length).ToList() : null;
                     methods.Add(new MethodResult(task.Name, seed, method, layers, r.Gain, r.Metric, r.StepSeconds, r.PeakMemoryIncrementBytes,
                         method.StartsWith("card") || method == "all" ? gainModel.GainFraction(layers) : null,
                         method.StartsWith("card") || method == "all" ? gainModel.TimeFraction(layers) : null,
@@ -115,35 +118,28 @@ public static class ExperimentRunner
         return new ExperimentResults(config, command, baselines, subsets, methods, cards, clock.Elapsed.TotalSeconds, predictors);
     }
 
+    /// <summary>The subsets trained as ground truth: all of them, or (deep models) every subset up to a size plus a stated sample of larger ones.</summary>
+    private static IEnumerable<int[]> TruthSets(ExperimentConfig config, int layerCount) => config.ExhaustiveMaxSize is int max
+        ? LayerSets.UpTo(layerCount, max).Concat(config.SampledSizes.Where(size => size > max && size < layerCount)
+            .SelectMany(size => LayerSets.Sample(layerCount, size, config.SamplesPerSize, 1000 + size)))
+        : LayerSets.All(layerCount);
+
     private static int[] MethodLayers(string method, GainModel model, CardDocument card, ExperimentConfig config, int layers, long seed) => method switch
     {
         "card-guided" => Planner.Choose(model, new PlanRequest(PlanObjective.Performance, Layers: config.K)).Layers.ToArray(),
+        // The card's probe runs with the coupling instead of its function-space signal (the card of earlier versions).
+        "card-probes" => Planner.Choose(new GainModel(card with { FunctionSpace = null }), new PlanRequest(PlanObjective.Performance, Layers: config.K)).Layers.ToArray(),
         "card-cost" => Planner.Choose(model, new PlanRequest(PlanObjective.Cost, TargetGain: config.TargetGain)).Layers.ToArray(),
         _ => Baselines.Choose(method, layers, config.K, seed, card),
     };
 
-    /// <summary>
-    /// The card's columns scored against the subsets trained on this task and seed: the signal columns need no
-    /// training; the probe column is the card's own short LoRA runs. Costs are over the all-layer run's training time.
-    /// </summary>
-    private static IEnumerable<PredictorScore> ScorePredictors(CardDocument card, IReadOnlyDictionary<string, SubsetResult> results, int layerCount, SubsetResult all)
+    /// <summary>What was trained on this task and seed, as the predictor harness scores against it; null without every single layer.</summary>
+    private static TrainedGains? Truth(IReadOnlyDictionary<string, SubsetResult> results, int layerCount, SubsetResult all)
     {
         var singles = Enumerable.Range(0, layerCount).Select(l => results.TryGetValue(Key([l]), out var r) ? r.Gain : double.NaN).ToList();
-        if (singles.Any(double.IsNaN)) yield break;
-        var pairs = results.Values.Where(r => r.Layers.Count == 2).ToDictionary(r => (r.Layers.Min(), r.Layers.Max()), r => r.Gain);
-        var signalCost = card.Timing.SignalSeconds / Math.Max(all.TrainSeconds, 1e-9);
-        var columns = new (string Name, Func<CardLayerRow, double?> Value, bool Trains)[]
-        {
-            ("resnorm", r => r.ResNorm, false), ("rank-r resnorm", r => r.ResNormRankR, false), ("gradient norm", r => r.GradNorm, false),
-            ("activation energy", r => r.EnergyTrace, false), ("card predicted gain", r => r.PredictedGain, false), ("probe runs", r => r.MeasuredGain, true),
-        };
-        foreach (var (name, value, trains) in columns)
-        {
-            var values = card.Layers.Select(value).ToList();
-            if (values.Any(v => v is null)) continue;
-            var cost = trains ? (card.Timing.SignalSeconds + card.Timing.ProbeSeconds) / Math.Max(all.TrainSeconds, 1e-9) : signalCost;
-            yield return PredictorScore.Of(name, values.Select(v => v!.Value).ToList(), singles, pairs, cost, trains);
-        }
+        if (singles.Any(double.IsNaN)) return null;
+        var others = results.Values.Where(r => r.Layers.Count >= 2 && r.Layers.Count < layerCount).Select(r => (r.Layers, r.Gain)).ToList();
+        return new TrainedGains(singles, others, all.Gain);
     }
 
     private static string SubsetKey(LoadedModel loaded, ExperimentTask task, TaskData data, int[] layers, IReadOnlyList<string> targets, ExperimentConfig config, long seed)

@@ -16,10 +16,10 @@ public static class CardReport
                          $"data {card.Dataset.Reference} ({card.Dataset.Format}, {card.Dataset.TrainExamples} training examples); " +
                          $"LoRA r={card.Lora.Rank}, alpha={card.Lora.Alpha} on {string.Join(", ", card.Lora.Targets)}.");
         report.Heading("Per-layer columns");
-        var headers = new[] { "layer", "resnorm", "rank-r resnorm", "grad norm", "predicted gain", "energy trace", "condition", "effective rank", "adapter params", "step ms", "peak MiB", "inference ms", "measured gain" };
+        var headers = new[] { "layer", "resnorm", "rank-r resnorm", "grad norm", "resnorm gain", "FIM-LoRA", "predicted gain (function space)", "energy trace", "condition", "effective rank", "adapter params", "step ms", "peak MiB", "inference ms", "measured gain" };
         report.Table(headers, card.Layers.Select(r => (IReadOnlyList<object?>)new object?[]
         {
-            r.Layer, r.ResNorm, r.ResNormRankR, r.GradNorm, r.PredictedGain, r.EnergyTrace, r.EnergyCondition, r.EnergyEffectiveRank,
+            r.Layer, r.ResNorm, r.ResNormRankR, r.GradNorm, r.ResNormGain, r.FisherTrace, r.PredictedGain, r.EnergyTrace, r.EnergyCondition, r.EnergyEffectiveRank,
             r.AdapterParameters, r.StepSeconds * 1000, r.PeakMemoryIncrementBytes / 1048576.0, r.InferenceOverheadSeconds * 1000, r.MeasuredGain,
         }));
         foreach (var (caption, png) in ChartsOf(card)) report.Chart(caption, png);
@@ -50,7 +50,7 @@ public static class CardReport
         yield return ("Residual signal per layer", Charts.BarChart("Residual signal", "layer", "value", layers,
             [Column("resnorm", r => r.ResNorm), Column("rank-r resnorm", r => r.ResNormRankR), Column("gradient norm", r => r.GradNorm)]));
         yield return ("Predicted and measured gain per layer", Charts.BarChart("Gain (validation-loss reduction)", "layer", "loss reduction", layers,
-            [Column("predicted (signal)", r => r.PredictedGain), Column("measured (probe run)", r => r.MeasuredGain)]));
+            [Column("predicted (function space)", r => r.PredictedGain), Column("resnorm gain", r => r.ResNormGain), Column("measured (probe run)", r => r.MeasuredGain)]));
         yield return ("Activation energy per layer", Charts.BarChart("Activation energy", "layer", "value", layers,
             [Column("trace", r => r.EnergyTrace), Column("effective rank", r => r.EnergyEffectiveRank)]));
         yield return ("Condition number per layer", Charts.BarChart("Input covariance conditioning", "layer", "condition number", layers,

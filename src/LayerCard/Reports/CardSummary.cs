@@ -15,14 +15,21 @@ public static class CardSummary
         text.AppendLine($"{card.Model.Architecture}, {card.Model.Layers} layers, hidden {card.Model.Hidden}; LoRA r={card.Lora.Rank} alpha={F(card.Lora.Alpha)} on {string.Join(", ", card.Lora.Targets)}; " +
                         $"{card.Calibration.Examples} calibration examples ({card.Calibration.Tokens:N0} tokens).");
         text.AppendLine();
-        var headers = new[] { "layer", "resnorm", "rank-r", "grad norm", "pred. gain", "energy tr", "cond", "eff. rank", "params", "step ms", "peak MiB", "infer ms", "measured gain" };
+        var headers = new[] { "layer", "resnorm", "rank-r", "grad norm", "resnorm gain", "FIM-LoRA", "pred. gain", "energy tr", "cond", "eff. rank", "params", "step ms", "peak MiB", "infer ms", "measured gain" };
         var rows = card.Layers.Select(r => new[]
         {
-            $"{r.Layer}", F(r.ResNorm), F(r.ResNormRankR), F(r.GradNorm), F(r.PredictedGain), F(r.EnergyTrace), F(r.EnergyCondition), F(r.EnergyEffectiveRank),
+            $"{r.Layer}", F(r.ResNorm), F(r.ResNormRankR), F(r.GradNorm), F(r.ResNormGain), F(r.FisherTrace), F(r.PredictedGain), F(r.EnergyTrace), F(r.EnergyCondition), F(r.EnergyEffectiveRank),
             $"{r.AdapterParameters:N0}", r.StepSeconds is double s ? F(s * 1000) : "-", r.PeakMemoryIncrementBytes is long m ? F(m / 1048576.0) : "-",
             r.InferenceOverheadSeconds is double o ? F(o * 1000) : "-", r.MeasuredGain is double g ? F(g) : "-",
         }).ToList();
         text.AppendLine(Markdown.Table(headers, rows));
+        if (card.FunctionSpace is not null)
+        {
+            var model = card.FunctionSpace.ToResult();
+            text.AppendLine();
+            text.AppendLine($"Predicted gain: the function-space signal, ½ s²/M per layer and ½ s'M⁻¹s for any set (loss reduction per target token, no fitted constant); all layers {F(model.SetGain(Enumerable.Range(0, card.Layers.Count)))}. " +
+                            "resnorm gain is the paper's ½ resnorm², kept beside it; its measured predictiveness is in docs/results.");
+        }
         if (card.Predictiveness is { } p)
         {
             text.AppendLine();
@@ -34,7 +41,7 @@ public static class CardSummary
             text.AppendLine($"Cost model: step = {F(c.TimeBase * 1000)} ms + {F(c.TimePerBackwardLayer * 1000)} ms per layer of backward span + {F(c.TimePerAdaptedLayer * 1000)} ms per adapted layer" +
                             (c.TimeMeanRelativeError is double e ? $"; mean relative error on {c.CheckedSets} measured sets: time {e:P0}, memory {c.MemoryMeanRelativeError:P0}." : "."));
         var t = card.Timing;
-        text.AppendLine($"The card took {F(t.CardSeconds)} s: signal {F(t.SignalSeconds)} s ({F(t.SignalOverForwardBackward)}x one forward+backward over the calibration set), probes {F(t.ProbeSeconds)} s" +
+        text.AppendLine($"The card took {F(t.CardSeconds)} s: signals {F(t.SignalSeconds)} s ({F(t.SignalOverForwardBackward)}x one forward+backward over the calibration set), probes {F(t.ProbeSeconds)} s" +
                         (t.FullFineTuneSeconds is double full ? $"; a full-layer fine-tune of {t.FullFineTuneSteps} steps takes about {F(full)} s at the measured all-layer step time, so the card costs {F(t.CardOverFullFineTune)}x of it." : "."));
         return text.ToString();
     }

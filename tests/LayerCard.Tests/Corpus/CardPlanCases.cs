@@ -52,11 +52,11 @@ public static class CardPlanCases
             "bad.jsonl:2: field 'completion' must be a string, not a boolean", "bad.jsonl"),
 
         // ---- plan: files that are not this LayerCard's cards ----
-        EditedCard("plan-card-other-schema-version", "card schema version 2 is not supported", c => c["schema_version"] = 2),
+        EditedCard("plan-card-other-schema-version", "card schema version 1 is not supported", c => c["schema_version"] = 1),
         EditedCard("plan-card-fractional-schema-version", "card schema version 1.5 is not supported", c => c["schema_version"] = 1.5),
         EditedCard("plan-card-schema-version-as-string", "card schema version \"1\" is not supported", c => c["schema_version"] = "1"),
         EditedCard("plan-card-schema-as-number", "not a Layer Card", c => c["schema"] = 1),
-        EditedCard("plan-card-without-layers", "card does not match schema version 1", c => c.Remove("layers")),
+        EditedCard("plan-card-without-layers", "card does not match schema version 2", c => c.Remove("layers")),
         EditedCard("plan-card-coupling-wrong-size", "coupling", c => c["coupling"] = new JsonArray(new JsonArray(1.0))),
         EditedCard("plan-card-no-layers", "the card has no layers", c => { c["layers"] = new JsonArray(); c["coupling"] = new JsonArray(); c["signed_correlation"] = new JsonArray(); }),
         CardText("plan-card-not-a-card", "{\"name\": \"my-card\", \"layers\": [1, 2, 3]}", "not a Layer Card"),

@@ -1,3 +1,4 @@
+using LayerCard.Recipes;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LayerCard.Tests.Training;
@@ -42,7 +43,7 @@ public class RecipeTests
         var config = new
         {
             name = "tiny", model, seeds = new[] { 0 }, k = 1, steps = 3, batch_size = 4, learning_rate = 0.01, targets = new[] { "q_proj", "v_proj" },
-            exhaustive = true, calibration_examples = 8, card_probe_steps = 2, output_directory = folder.Path,
+            exhaustive = true, calibration_examples = 8, card_probe_steps = 2, predictor_probe_steps = new[] { 2 }, output_directory = folder.Path,
             tasks = new[] { new { name = "counting", data = CountingTask(folder, 48), max_length = 32, eval_limit = 8 } },
         };
         File.WriteAllText(folder["study.json"], JsonSerializer.Serialize(config));
@@ -51,7 +52,7 @@ public class RecipeTests
         var results = JsonNode.Parse(File.ReadAllText(folder["tiny/results.json"]))!;
         Assert.Equal(7, results["subsets"]!.AsArray().Count);
         var methods = results["methods"]!.AsArray();
-        Assert.Equal(8, methods.Count);
+        Assert.Equal(ExperimentRunner.Methods.Count, methods.Count);
         Assert.All(methods, m => Assert.True(m!["regret_gain"]!.GetValue<double>() >= -1e-12));
         Assert.Contains(methods, m => m!["regret_gain"]!.GetValue<double>() < 1e-12);
         Assert.Contains("## counting", File.ReadAllText(folder["tiny/results.md"]));
@@ -60,7 +61,9 @@ public class RecipeTests
         // Every card column is scored against the trained subsets it never saw.
         var predictors = results["predictors"]!.AsArray();
         Assert.Contains(predictors, p => p!["score"]!["predictor"]!.GetValue<string>() == "resnorm");
-        Assert.Contains(predictors, p => p!["score"]!["predictor"]!.GetValue<string>() == "probe runs" && p["score"]!["trains_inside"]!.GetValue<bool>());
+        Assert.Contains(predictors, p => p!["score"]!["predictor"]!.GetValue<string>() == "probes, 2 steps" && p["score"]!["trains_inside"]!.GetValue<bool>());
+        Assert.Contains(predictors, p => p!["score"]!["predictor"]!.GetValue<string>() == "function space, sign step (card default)" && !p["score"]!["trains_inside"]!.GetValue<bool>());
+        Assert.All(predictors, p => Assert.True(p!["score"]!["gain_fraction_error"]!.GetValue<double>() >= 0));
         Assert.All(predictors, p => Assert.InRange(p!["score"]!["spearman"]!.GetValue<double>(), -1, 1));
         Assert.All(predictors, p => Assert.True(p!["score"]!["pair_regret"]!.GetValue<double>() >= -1e-12));
         Assert.Contains("Spearman with single-layer gains", File.ReadAllText(folder["tiny/results.md"]));

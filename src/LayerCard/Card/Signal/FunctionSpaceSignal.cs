@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using LayerCard.Common;
+using LayerCard.Data;
+using LayerCard.Lora;
+using LayerCard.Models;
+using static TorchSharp.torch;
+
+namespace LayerCard.Card;
+
+/// <summary>Which way a fresh adapter's first step points.</summary>
+public enum StepDirection
+{
+    /// <summary>The gradient of the loss with respect to B (plain gradient descent).</summary>
+    Gradient,
+    /// <summary>The sign of that gradient: the first step of Adam, whose first update is lr * sign(g).</summary>
+    Sign,
+}
+
+/// <summary>Settings of the function-space pass: the LoRA whose first step it measures, and how.</summary>
+/// <param name="Rank">Rank of the fresh adapters (the card's LoRA rank).</param>
+/// <param name="Alpha">LoRA alpha (only scales the directions, so it cancels in every gain).</param>
+/// <param name="BatchSize">Calibration examples per forward pass.</param>
+/// <param name="Seed">Seeds the fresh A matrices.</param>
+/// <param name="Direction">Gradient or Adam's sign step.</param>
+public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign);
+
+/// <summary>
+/// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean
+/// completion loss along the layer's first LoRA step, all its adapted modules moving together as one optimizer step
+/// moves them) and the Gauss-Newton curvature M between layers (Σ_t Δz_i'(diag p − pp')Δz_j over target tokens, per
+/// token). The quadratic model L(a) = L0 + a's + ½a'Ma gives any set of layers a predicted loss reduction
+/// ½ s_S'M_S⁻¹s_S with no fitted constant. Also the empirical Fisher trace of the fresh B matrices per layer (the
+/// score FIM-LoRA allocates ranks by) over the calibration batches.
+/// </summary>
+/// <param name="Slopes">Per layer: d(mean loss)/d(step) along its unit-norm first step (negative: the step lowers the loss).</param>
+/// <param name="Curvature">Per pair of layers: the Gauss-Newton curvature between their steps, per target token.</param>
+/// <param name="FisherTrace">Per layer: mean over calibration batches of the squared norm of the fresh B gradients.</param>
+/// <param name="Direction">Which first step was measured.</param>
+/// <param name="GradientSeconds">Time of the gradient pass alone (all FIM-LoRA needs).</param>
+/// <param name="Seconds">Time of the whole pass.</param>
+public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnlyList<IReadOnlyList<double>> Curvature, IReadOnlyList<double> FisherTrace,
+    StepDirection Direction, double GradientSeconds, double Seconds)
+{
+    /// <summary>Relative ridge on M_S (of its mean diagonal), so that nearly parallel steps do not blow up the solve.</summary>
+    public const double Ridge = 1e-6;
+
+    /// <summary>Predicted loss reduction (units of the mean completion loss) of adapting <paramref name="layers"/>: ½ s_S'M_S⁻¹s_S.</summary>
+    public double SetGain(IEnumerable<int> layers)
+    {
+        var index = layers.Distinct().Order().ToArray();
+        if (index.Length == 0) return 0;
+        var n = index.Length;
+        var m = new double[n, n];
+        var s = new double[n];
+        double meanDiagonal = index.Average(i => Curvature[i][i]);
+        for (int a = 0; a < n; a++)
+        {
+            s[a] = Slopes[index[a]];
+            for (int b = 0; b < n; b++) m[a, b] = Curvature[index[a]][index[b]];
+            m[a, a] += Ridge * meanDiagonal + 1e-300;
+        }
+        return 0.5 * QuadraticForm.InverseForm(m, s);
+    }
+
+    /// <summary>Predicted gain of each layer alone.</summary>
+    public IReadOnlyList<double> LayerGains() => Enumerable.Range(0, Slopes.Count).Select(l => SetGain([l])).ToList();
+}
+
+/// <summary>
+/// The function-space signal: where a rank-r LoRA's first step moves the model's outputs, measured with the real
+/// curvature of the cross-entropy. Fresh adapters (A seeded, B zero) go on every target module of every layer; one
+/// backward pass per calibration batch gives each B's gradient; each layer's first step (all its B moving by the
+/// gradient or by Adam's sign step) is pushed through the model by a forward finite difference, and the logit change Δz
+/// at every target token gives the slopes and the curvature between layers. After the gradient pass: L + 1
+/// forward passes per calibration batch, no backward.
+/// </summary>
+public static class FunctionSpaceProbe
+{
+    /// <summary>Length of the finite-difference step along each layer's unit-norm first step (in B's parameter space).</summary>
+    public const double Step = 1e-2;
+
+    /// <summary>Measures the signal of every layer on <paramref name="calibration"/> with adapters on <paramref name="targets"/>.</summary>
+    public static FunctionSpaceResult Measure(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(calibration);
+        var clock = Stopwatch.StartNew();
+        int layerCount = model.Config.Layers;
+        var config = new LoraConfig(options.Rank, options.Alpha, 0, false, targets, Enumerable.Range(0, layerCount).ToList());
+        using var lora = LoraModel.Inject(model, config, options.Seed);
+        var byLayer = Enumerable.Range(0, layerCount)
+            .Select(l => lora.Adapters.Where(a => a.Key.StartsWith(model.LayerPrefix(l), StringComparison.Ordinal)).OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => a.Value).ToList())
+            .ToList();
+        var batches = BatchSampler.Batches(calibration, options.BatchSize).Where(b => b.TargetTokens > 0).ToList();
+        long totalTargets = batches.Sum(b => (long)b.TargetTokens);
+        if (totalTargets == 0) throw BadInputException.InFile(calibration.Source, "the calibration examples have no target tokens");
+
+        var (steps, fisher) = FirstSteps(model, byLayer, batches, totalTargets, options.Direction, device);
+        var gradientSeconds = clock.Elapsed.TotalSeconds;
+        var slopes = new double[layerCount];
+        var curvature = new double[layerCount, layerCount];
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var batch in batches)
+            {
+                using var scope = NewDisposeScope();
+                var (h0, labels) = TargetHidden(model, batch, device);
+                var deltas = new List<Tensor>(layerCount);
+                for (int l = 0; l < layerCount; l++)
+                {
+                    for (int i = 0; i < byLayer[l].Count; i++) byLayer[l][i].B.copy_(steps[l][i] * Step);
+                    deltas.Add((TargetHidden(model, batch, device).Hidden - h0) / Step);
+                    foreach (var adapter in byLayer[l]) adapter.B.zero_();
+                }
+                Accumulate(h0, labels, deltas, model.HeadWeight, slopes, curvature);
+            }
+        }
+        finally
+        {
+            foreach (var t in steps.SelectMany(x => x)) t.Dispose();
+        }
+        var rows = Enumerable.Range(0, layerCount)
+            .Select(i => (IReadOnlyList<double>)Enumerable.Range(0, layerCount).Select(j => curvature[i, j] / totalTargets).ToList()).ToList();
+        return new FunctionSpaceResult(slopes.Select(x => x / totalTargets).ToList(), rows, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Gradient of the mean completion loss with respect to every fresh B, and each layer's empirical Fisher trace
+    /// (mean over batches of the squared norm of the batch's mean-loss gradient). Returns each layer's first step,
+    /// a descent direction over all its B together, normalised to unit norm.
+    /// </summary>
+    private static (List<List<Tensor>> Steps, double[] Fisher) FirstSteps(CausalLM model, List<List<LoraAdapter>> byLayer, IReadOnlyList<Batch> batches,
+        long totalTargets, StepDirection kind, Device device)
+    {
+        var adapters = byLayer.SelectMany(x => x).ToList();
+        var sums = adapters.ToDictionary(a => a, a => zeros_like(a.B));
+        var fisher = new double[byLayer.Count];
+        using (enable_grad())
+        {
+            foreach (var batch in batches)
+            {
+                using var scope = NewDisposeScope();
+                foreach (var a in adapters) a.B.grad?.zero_();
+                var loss = CompletionLoss.Sum(model, batch, device) / batch.TargetTokens;
+                loss.backward();
+                using var noGrad = no_grad();
+                for (int l = 0; l < byLayer.Count; l++)
+                    foreach (var a in byLayer[l])
+                    {
+                        var g = a.B.grad!;
+                        fisher[l] += g.square().sum().to_type(ScalarType.Float64).item<double>() / batches.Count;
+                        sums[a].add_(g * ((double)batch.TargetTokens / totalTargets));
+                    }
+            }
+        }
+        foreach (var a in adapters) { a.B.grad?.zero_(); a.A.grad?.zero_(); }
+        var steps = new List<List<Tensor>>();
+        using (no_grad())
+        {
+            foreach (var layer in byLayer)
+            {
+                var raw = layer.Select(a => kind == StepDirection.Sign ? sums[a].sign() : sums[a].clone()).ToList();
+                var norm = Math.Sqrt(raw.Sum(t => t.square().sum().to_type(ScalarType.Float64).item<double>()));
+                // Descent: minus the gradient (or its sign), so a positive step lowers the loss to first order.
+                steps.Add(raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList());
+                foreach (var t in raw) t.Dispose();
+            }
+        }
+        foreach (var t in sums.Values) t.Dispose();
+        return (steps, fisher);
+    }
+
+    /// <summary>Final hidden states at the batch's labelled positions, and those labels.</summary>
+    private static (Tensor Hidden, Tensor Labels) TargetHidden(CausalLM model, Batch batch, Device device)
+    {
+        var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
+        var hidden = model.Hidden(ids);
+        var flat = hidden.reshape(-1, hidden.shape[^1]);
+        var positions = CompletionLoss.LabelledPositions(batch);
+        var index = tensor(positions, device: device);
+        var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
+        return (flat.index_select(0, index), labels);
+    }
+
+    /// <summary>
+    /// Adds one batch: with p the softmax at each target token and c_i = Δz_i − p'Δz_i (the logit change centred
+    /// under p), the curvature is Σ_t Σ_v p_v c_iv c_jv and the slope of the summed loss is −Σ_t c_i[y_t].
+    /// Logits are formed a chunk of positions at a time, as in <see cref="CompletionLoss"/>.
+    /// </summary>
+    private static void Accumulate(Tensor h0, Tensor labels, IReadOnlyList<Tensor> deltas, Tensor head, double[] slopes, double[,] curvature)
+    {
+        int d = deltas.Count;
+        var n = h0.shape[0];
+        for (long start = 0; start < n; start += CompletionLoss.ChunkPositions)
+        {
+            using var scope = NewDisposeScope();
+            var length = Math.Min(CompletionLoss.ChunkPositions, n - start);
+            var p = nn.functional.linear(h0.narrow(0, start, length), head).softmax(1).to_type(ScalarType.Float64);
+            var y = labels.narrow(0, start, length).unsqueeze(1);
+            var rootP = p.sqrt();
+            var rows = new List<Tensor>(d);
+            for (int i = 0; i < d; i++)
+            {
+                var dz = nn.functional.linear(deltas[i].narrow(0, start, length), head).to_type(ScalarType.Float64);
+                var centred = dz - (p * dz).sum(1, keepdim: true);
+                slopes[i] -= centred.gather(1, y).sum().item<double>();
+                rows.Add((centred * rootP).reshape(-1));
+            }
+            var x = stack(rows);
+            var m = x.matmul(x.t()).data<double>().ToArray();
+            for (int i = 0; i < d; i++)
+                for (int j = 0; j < d; j++) curvature[i, j] += m[i * d + j];
+        }
+    }
+}
+
+/// <summary>Small dense solves in double precision for the quadratic models of the card.</summary>
+public static class QuadraticForm
+{
+    /// <summary>s'M⁻¹s for a symmetric positive definite M (Cholesky); NaN when M is not positive definite.</summary>
+    public static double InverseForm(double[,] m, double[] s)
+    {
+        int n = s.Length;
+        var l = new double[n, n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j <= i; j++)
+            {
+                double sum = m[i, j];
+                for (int k = 0; k < j; k++) sum -= l[i, k] * l[j, k];
+                if (i == j)
+                {
+                    if (!(sum > 0)) return double.NaN;
+                    l[i, i] = Math.Sqrt(sum);
+                }
+                else l[i, j] = sum / l[j, j];
+            }
+        }
+        // Solve L y = s; then s'M⁻¹s = |y|².
+        var y = new double[n];
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double sum = s[i];
+            for (int k = 0; k < i; k++) sum -= l[i, k] * y[k];
+            y[i] = sum / l[i, i];
+            total += y[i] * y[i];
+        }
+        return total;
+    }
+}

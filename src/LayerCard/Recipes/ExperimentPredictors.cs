@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using LayerCard.Card;
+using LayerCard.Data;
+using LayerCard.Evaluation;
+using LayerCard.Models;
+using LayerCard.Placement;
+using static TorchSharp.torch;
+
+namespace LayerCard.Recipes;
+
+/// <summary>
+/// The study's predictor harness: every way of predicting a placement's gain, each computed on the card's
+/// calibration sample (or, for probes, by its own short runs on the validation part) and scored against the subsets
+/// trained on the test part. Nothing here sees a trained subset before it is scored.
+/// </summary>
+public static class ExperimentPredictors
+{
+    /// <summary>Scores every predictor for one task and seed.</summary>
+    /// <param name="allLayerSeconds">Training time of the study's all-layer run, the unit of every cost.</param>
+    public static IEnumerable<PredictorScore> Score(LoadedModel loaded, TaskData data, CardDocument card, CardSettings settings, IReadOnlyList<int> probeSteps, TrainedGains truth,
+        double allLayerSeconds, Device device, Action<string> log)
+    {
+        double Cost(double seconds) => seconds / Math.Max(allLayerSeconds, 1e-9);
+        var functionSpace = card.FunctionSpace ?? throw new InvalidOperationException("the study's cards carry the function-space signal");
+        var residualCost = Cost(card.Timing.SignalSeconds - functionSpace.Seconds);
+        var columns = new (string Name, Func<CardLayerRow, double> Value)[]
+        {
+            ("resnorm", r => r.ResNorm), ("rank-r resnorm", r => r.ResNormRankR), ("gradient norm", r => r.GradNorm), ("activation energy", r => r.EnergyTrace),
+        };
+        foreach (var (name, value) in columns)
+            yield return PredictorScore.Of(name, PredictorScore.Additive(card.Layers.Select(value).ToList()), truth, residualCost, false);
+
+        var fromCard = functionSpace.ToResult();
+        log($"function space (card default, sign step): single-layer gains {Format(fromCard.LayerGains())}, all layers {fromCard.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}; " +
+            $"measured {Format(truth.Singles)}, all {truth.AllLayers:G3}");
+        yield return PredictorScore.Of("function space, sign step (card default)", set => fromCard.SetGain(set), truth, Cost(functionSpace.Seconds), false);
+        var calibration = data.CalibrationSample(settings.CalibrationExamples, settings.Seed);
+        var gradient = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
+            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.Gradient), device);
+        yield return PredictorScore.Of("function space, gradient step", set => gradient.SetGain(set), truth, Cost(gradient.Seconds), false);
+        yield return PredictorScore.Of("FIM-LoRA (fresh B Fisher trace)", PredictorScore.Additive(gradient.FisherTrace), truth, Cost(gradient.GradientSeconds), false);
+
+        var targets = card.Lora.Targets;
+        var validation = data.Validation!.Tokens.First(settings.ValidationExamples);
+        foreach (var steps in probeSteps)
+        {
+            var clock = Stopwatch.StartNew();
+            var probe = new ProbeSettings(targets, settings.Rank, settings.Alpha, steps, settings.BatchSize, settings.LearningRate, settings.Seed);
+            var baseLoss = LossEvaluation.MeanLoss(loaded.Model, validation, probe.EvalBatchSize, device).MeanLoss;
+            var singles = Enumerable.Range(0, truth.Singles.Count)
+                .Select(l => LayerProbes.Measure(loaded.Model, [l], data.Train.Tokens, validation, baseLoss, probe, device).Gain ?? 0).ToList();
+            var all = LayerProbes.Measure(loaded.Model, Enumerable.Range(0, truth.Singles.Count).ToList(), data.Train.Tokens, validation, baseLoss, probe, device).Gain ?? 0;
+            log($"probes of {steps} steps: {clock.Elapsed.TotalSeconds:F1} s");
+            yield return PredictorScore.Of($"probes, {steps} steps", ProbeSetGain(singles, all), truth, Cost(clock.Elapsed.TotalSeconds), true);
+        }
+    }
+
+    private static string Format(IEnumerable<double> values) => string.Join(" ", values.Select(g => g.ToString("G3")));
+
+    /// <summary>Probe gains read as a set gain: the positive single-layer gains add, up to what the all-layer probe reached.</summary>
+    public static Func<IReadOnlyList<int>, double> ProbeSetGain(IReadOnlyList<double> singles, double all) =>
+        set => set.Count == singles.Count ? all : Math.Min(Math.Max(all, 0), set.Sum(l => Math.Max(0, singles[l])));
+}

@@ -1,0 +1,75 @@
+using LayerCard.Card;
+using LayerCard.Tests.Models;
+using static TorchSharp.torch;
+
+namespace LayerCard.Tests.Card;
+
+/// <summary>The function-space signal: forward finite differences agree with autograd, and the quadratic model behaves as one.</summary>
+public class FunctionSpaceSignalTests
+{
+    private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama")
+    {
+        var config = family == "llama" ? TinyModels.Llama(layers: 3) : TinyModels.Gpt2(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
+        var set = SignalProbeTests.FakeSet(config.Vocab, examples, 3);
+        var targets = family == "llama" ? new[] { "q_proj", "v_proj", "down_proj" } : new[] { "c_attn", "c_fc" };
+        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction), CPU);
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void TheFiniteDifferenceSlopeAlongTheGradientIsMinusTheGradientNormFromAutograd(string family)
+    {
+        // One calibration batch: the Fisher trace is |∇_B L|² from autograd, and the slope along the unit descent
+        // direction, measured by forward finite differences of the logits, must be −|∇_B L|.
+        var result = Measure(StepDirection.Gradient, examples: 8, batchSize: 8, family: family);
+        for (int l = 0; l < result.Slopes.Count; l++)
+        {
+            var gradientNorm = Math.Sqrt(result.FisherTrace[l]);
+            Assert.True(gradientNorm > 0);
+            Assert.Equal(-gradientNorm, result.Slopes[l], gradientNorm * 0.02);
+        }
+    }
+
+    [Fact]
+    public void TheCurvatureIsSymmetricPositiveAndEveryStepLowersTheLossToFirstOrder()
+    {
+        var result = Measure(StepDirection.Sign);
+        int n = result.Slopes.Count;
+        for (int i = 0; i < n; i++)
+        {
+            Assert.True(result.Slopes[i] < 0, $"layer {i} slope {result.Slopes[i]}");
+            Assert.True(result.Curvature[i][i] > 0);
+            for (int j = 0; j < n; j++)
+            {
+                Assert.Equal(result.Curvature[i][j], result.Curvature[j][i], Math.Abs(result.Curvature[i][j]) * 1e-9 + 1e-15);
+                // Cauchy-Schwarz holds for a Gram matrix.
+                Assert.True(result.Curvature[i][j] * result.Curvature[i][j] <= result.Curvature[i][i] * result.Curvature[j][j] * (1 + 1e-9));
+            }
+        }
+    }
+
+    [Fact]
+    public void ASingleLayersGainIsHalfTheSquaredSlopeOverItsCurvatureAndSetsNeverLoseByGrowing()
+    {
+        var result = Measure(StepDirection.Sign);
+        int n = result.Slopes.Count;
+        for (int l = 0; l < n; l++)
+            Assert.Equal(0.5 * result.Slopes[l] * result.Slopes[l] / result.Curvature[l][l], result.SetGain([l]), result.SetGain([l]) * 1e-4);
+        Assert.True(result.SetGain([0, 1]) >= Math.Max(result.SetGain([0]), result.SetGain([1])) * (1 - 1e-9));
+        Assert.True(result.SetGain([0, 1, 2]) >= result.SetGain([0, 1]) * (1 - 1e-9));
+        Assert.Equal(0, result.SetGain([]));
+    }
+
+    [Fact]
+    public void TheGainOfTwoLayersWithIndependentStepsIsTheSumOfTheirGains()
+    {
+        // With no curvature between the layers' steps the quadratic model separates.
+        var result = new FunctionSpaceResult([-2.0, -1.0], [[4.0, 0.0], [0.0, 1.0]], [0, 0], StepDirection.Sign, 0, 0);
+        Assert.Equal(0.5 * 4 / 4 + 0.5 * 1 / 1, result.SetGain([0, 1]), 4);
+        // Parallel steps add nothing: the pair gains what the better one does alone.
+        var parallel = new FunctionSpaceResult([-2.0, -2.0], [[4.0, 4.0], [4.0, 4.0]], [0, 0], StepDirection.Sign, 0, 0);
+        Assert.Equal(0.5, parallel.SetGain([0, 1]), 3);
+    }
+}
