@@ -50,7 +50,7 @@ public static class PlanCommands
             var front = parsed.GetValue(pareto) ? Planner.Pareto(gainModel) : null;
             var outPath = Path.GetFullPath(parsed.GetValue(output)!);
             PlanOutput.Write(outPath, card, plan, front, gainModel);
-            stdout.WriteLine($"layers {string.Join(",", plan.Layers)}: predicted {plan.PredictedGainFraction:P0} of the full-layer gain at {plan.PredictedTimeFraction:P0} of its step time and {plan.PredictedMemoryFraction:P0} of its peak memory ({plan.AdapterParameters:N0} adapter parameters)");
+            stdout.WriteLine($"layers {string.Join(",", plan.Layers)}: predicted {plan.PredictedGainFraction:P0} of the full-layer gain at {plan.PredictedTimeFraction:P0} of its step time and {plan.PredictedMemoryFraction:P0} of its peak memory ({plan.AdapterParameters:N0} adapter parameters): predicted to save {1 - plan.PredictedTimeFraction:P0} of the all-layer training time");
             foreach (var reason in plan.Reasons) stdout.WriteLine($"  layer {reason.Layer}: {reason.Why}");
             if (front != null)
             {

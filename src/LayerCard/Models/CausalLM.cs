@@ -74,6 +74,13 @@ public abstract class CausalLM : nn.Module
     /// </summary>
     public abstract Tensor Hidden(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false);
 
+    /// <summary>
+    /// Final hidden states from layer <paramref name="layer"/> up, given that layer's input [batch, positions, hidden]
+    /// (as <see cref="Hidden"/> records it in layerInputs) for a sequence starting at position 0, without a cache:
+    /// what changes when only layers from <paramref name="layer"/> up change.
+    /// </summary>
+    public abstract Tensor HiddenFrom(int layer, Tensor layerInput);
+
     /// <summary>The output head's weight [vocab, hidden] (the token embedding when tied); frozen.</summary>
     public abstract Tensor HeadWeight { get; }
 

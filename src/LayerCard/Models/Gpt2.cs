@@ -39,6 +39,13 @@ public sealed class Gpt2LMHeadModel : CausalLM
         return transformer.ln_f.call(hidden);
     }
 
+    public override Tensor HiddenFrom(int layer, Tensor layerInput)
+    {
+        var hidden = layerInput;
+        for (int i = layer; i < transformer.h.Count; i++) hidden = transformer.h[i].Forward(hidden, null, i);
+        return transformer.ln_f.call(hidden);
+    }
+
     public override Tensor HeadWeight => transformer.wte.weight!;
 
     public override IReadOnlyDictionary<string, AdaptableLinear> LayerLinears(int layer) => transformer.h[layer].Linears;

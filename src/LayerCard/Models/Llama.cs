@@ -41,6 +41,14 @@ public sealed class LlamaForCausalLM : CausalLM
         return model.norm.call(hidden);
     }
 
+    public override Tensor HiddenFrom(int layer, Tensor layerInput)
+    {
+        var rope = Rope.For(0, layerInput.shape[1], Config.HeadDim, Config.RopeTheta, Config.InterleavedRope, layerInput.device, layerInput.dtype);
+        var hidden = layerInput;
+        for (int i = layer; i < model.layers.Count; i++) hidden = model.layers[i].Forward(hidden, rope, null, i);
+        return model.norm.call(hidden);
+    }
+
     public override Tensor HeadWeight => lm_head?.Weight ?? model.embed_tokens.weight!;
 
     public override IReadOnlyDictionary<string, AdaptableLinear> LayerLinears(int layer) => model.layers[layer].Linears;

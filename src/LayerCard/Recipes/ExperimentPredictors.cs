@@ -40,6 +40,10 @@ public static class ExperimentPredictors
         yield return PredictorScore.Of("function space, gradient step", set => gradient.SetGain(set), truth, Cost(gradient.Seconds), false);
         yield return PredictorScore.Of("FIM-LoRA (fresh B Fisher trace)", PredictorScore.Additive(gradient.FisherTrace), truth, Cost(gradient.GradientSeconds), false);
 
+        if (card.Probes is { } cardProbes && card.Layers.All(r => r.MeasuredGain.HasValue))
+            yield return PredictorScore.Of($"probes, {cardProbes.Steps} steps (the card's --probe-steps)",
+                ProbeSetGain(card.Layers.Select(r => r.MeasuredGain!.Value).ToList(), cardProbes.AllLayers.Gain ?? 0), truth, Cost(card.Timing.ProbeSeconds), true);
+
         var targets = card.Lora.Targets;
         var validation = data.Validation!.Tokens.First(settings.ValidationExamples);
         foreach (var steps in probeSteps)

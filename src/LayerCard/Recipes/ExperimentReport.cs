@@ -18,7 +18,7 @@ public static class ExperimentReport
         AtomicFile.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(new
         {
             results.Command, results.Seconds, results.Config, results.Baselines, results.Methods, results.Subsets, results.Predictors,
-            Cards = results.Cards.Select(c => new { c.CacheKey, c.Dataset.Reference, c.Layers, c.Coupling, c.CostModel, c.Predictiveness, c.Timing }),
+            Cards = results.Cards.Select(c => new { c.CacheKey, c.Dataset.Reference, c.Layers, c.Coupling, c.FunctionSpace, c.CostModel, c.Predictiveness, c.Timing }),
         }, ExperimentConfig.Json));
         var md = new StringBuilder();
         md.AppendLine($"# {results.Config.Name}: {results.Config.Model}");
@@ -49,13 +49,14 @@ public static class ExperimentReport
             if (scored.Count > 0)
             {
                 md.AppendLine();
-                md.AppendLine("Each card column as a predictor of the trained subsets (mean ± sd over seeds): Spearman with the single-layer gains, regret of the pair it ranks highest, and its cost over one all-layer training run.");
+                md.AppendLine("Each predictor scored against the trained subsets it never saw (mean ± sd over seeds): Spearman with the single-layer gains, regret of the pair it predicts best, " +
+                              "mean absolute error of its predicted fraction of the all-layer gain over every trained subset, and its cost over one all-layer training run.");
                 md.AppendLine();
-                md.AppendLine(Markdown.Table(["predictor", "trains LoRA itself", "Spearman with single-layer gains", "regret of its top pair", "cost / all-layer run"],
+                md.AppendLine(Markdown.Table(["predictor", "trains LoRA itself", "Spearman with single-layer gains", "regret of its best pair", "gain-fraction MAE", "cost / all-layer run"],
                     scored.Select(g => (IReadOnlyList<object?>)new object?[]
                     {
                         g.Key, g.First().Score.TrainsInside ? "yes" : "no", MeanSd(g.Select(p => p.Score.Spearman)),
-                        MeanSd(g.Select(p => p.Score.PairRegret ?? double.NaN)), MeanSd(g.Select(p => p.Score.CostOverAllLayerRun)),
+                        MeanSd(g.Select(p => p.Score.PairRegret ?? double.NaN)), MeanSd(g.Select(p => p.Score.GainFractionError ?? double.NaN)), MeanSd(g.Select(p => p.Score.CostOverAllLayerRun)),
                     })));
             }
             var png = Path.Combine(folder, $"{Slug(task.Task)}-regret.png");
@@ -71,6 +72,7 @@ public static class ExperimentReport
                     [new ScatterSeries("placements", predicted.Select(r => r.PredictedGainFraction!.Value).ToList(), predicted.Select(r => r.MeasuredGainFraction).ToList(), predicted.Select(r => $"{r.Method} {LayerSelection.Format(r.Layers)}").ToList())], diagonal: true));
                 md.AppendLine($"![predicted vs measured]({Path.GetFileName(scatter)})");
             }
+            ExperimentHeadline.Append(md, results, task.Task, folder);
         }
         var path = Path.Combine(folder, "results.md");
         AtomicFile.WriteAllText(path, md.ToString());

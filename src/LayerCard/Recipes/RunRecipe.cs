@@ -34,8 +34,10 @@ public sealed record RunRequest : TaskRequest
     public int BatchSize { get; init; } = 16;
     /// <summary>Learning rate of both placements and the card's probes.</summary>
     public double LearningRate { get; init; } = 3e-3;
-    /// <summary>Plan from the signal columns alone.</summary>
+    /// <summary>No probe runs even when <see cref="ProbeSteps"/> is set.</summary>
     public bool NoProbes { get; init; }
+    /// <summary>Steps of the card's optional single-layer probe runs; null (the default): none, the card plans from its signals.</summary>
+    public int? ProbeSteps { get; init; }
     /// <summary>Training examples the card's signal pass reads.</summary>
     public int CalibrationExamples { get; init; } = new CardSettings().CalibrationExamples;
     /// <summary>Seed of the calibration sample, the data order and the adapters' initialisation.</summary>
@@ -46,7 +48,7 @@ public sealed record RunRequest : TaskRequest
     /// <summary>The card this run builds.</summary>
     public CardSettings Card => new()
     {
-        Targets = Targets, Rank = Rank, Alpha = Alpha, CalibrationExamples = CalibrationExamples, NoProbes = NoProbes,
+        Targets = Targets, Rank = Rank, Alpha = Alpha, CalibrationExamples = CalibrationExamples, NoProbes = NoProbes, ProbeSteps = ProbeSteps,
         BatchSize = BatchSize, LearningRate = LearningRate, FullFineTuneSteps = Steps, Seed = Seed,
     };
 
@@ -109,6 +111,9 @@ public static class RunRecipe
         var plan = Planner.Choose(gainModel, request.Plan);
         PlanOutput.Write(Path.Combine(request.OutputDirectory, "plan", "plan.json"), card, plan, Planner.Pareto(gainModel), gainModel);
         log($"   planned layers {LayerSelection.Format(plan.Layers)}: predicted {plan.PredictedGainFraction:P0} of the full-layer gain at {plan.PredictedTimeFraction:P0} of its step time");
+        var noCheaperPlacement = plan.Layers.Count == loaded.Config.Layers;
+        if (noCheaperPlacement)
+            log($"   no placement cheaper than all layers was predicted to reach the target{(request.Plan.TargetGain is double t ? $" ({t:P0} of the full-layer gain)" : "")}: the card cannot save training time here");
 
         var metric = TaskEvaluation.DefaultMetric(data.Format);
         var baseRow = Evaluate("base model", [], 0, null, loaded, data, metric, request, device);
@@ -127,7 +132,7 @@ public static class RunRecipe
             using var adapter = PeftAdapter.Load(adapterFolder, loaded.Model);
             rows.Add(Evaluate(name, summary.Layers, summary.TrainableParameters, summary, loaded, data, metric, request, device));
         }
-        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds);
+        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds, noCheaperPlacement);
         var reportPath = Path.Combine(request.OutputDirectory, "report.html");
         var planCheck = PlanCheck(plan, rows, baseRow);
         RunReport.Write(reportPath, card, plan, rows, baseRow, planCheck, economics);
@@ -170,12 +175,14 @@ public static class RunRecipe
 
 /// <summary>What the card and the planned placement cost against simply training all layers, measured in the same run.</summary>
 /// <param name="CardSeconds">Building the card (or, when it came from the cache, what building it took then).</param>
-public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds)
+/// <param name="NoCheaperPlacement">The plan is all layers: no cheaper placement was predicted to reach the target.</param>
+public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds, bool NoCheaperPlacement = false)
 {
     /// <summary>(card + planned training) / all-layer training: below 1 the card paid for itself.</summary>
     public double CardPlusPlannedOverAllLayers => AllLayersTrainSeconds > 0 ? (CardSeconds + PlannedTrainSeconds) / AllLayersTrainSeconds : double.NaN;
 
     /// <summary>One line for logs and reports.</summary>
     public string Summary => $"economics: card {CardSeconds:F1} s + planned training {PlannedTrainSeconds:F1} s against all-layer training {AllLayersTrainSeconds:F1} s " +
-                             $"(same run): card + planned = {CardPlusPlannedOverAllLayers:F2}x all layers";
+                             $"(same run): card + planned = {CardPlusPlannedOverAllLayers:F2}x all layers" +
+                             (NoCheaperPlacement ? "; no placement cheaper than all layers was predicted to reach the target, so the card could not save time here" : "");
 }

@@ -72,4 +72,19 @@ public class FunctionSpaceSignalTests
         var parallel = new FunctionSpaceResult([-2.0, -2.0], [[4.0, 4.0], [4.0, 4.0]], [0, 0], StepDirection.Sign, 0, 0);
         Assert.Equal(0.5, parallel.SetGain([0, 1]), 3);
     }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void RunningTheModelFromAnyLayersRecordedInputGivesTheSameFinalHiddenStates(string family)
+    {
+        var config = family == "llama" ? TinyModels.Llama(layers: 3) : TinyModels.Gpt2(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 5));
+        using var noGrad = no_grad();
+        var ids = randint(1, config.Vocab, [2, 9], dtype: ScalarType.Int64);
+        var inputs = new List<Tensor>();
+        var full = model.Hidden(ids, layerInputs: inputs);
+        for (int l = 0; l < config.Layers; l++)
+            Assert.True(model.HiddenFrom(l, inputs[l]).allclose(full, rtol: 1e-5, atol: 1e-5), $"from layer {l}");
+    }
 }

@@ -70,9 +70,9 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
 /// The function-space signal: where a rank-r LoRA's first step moves the model's outputs, measured with the real
 /// curvature of the cross-entropy. Fresh adapters (A seeded, B zero) go on every target module of every layer; one
 /// backward pass per calibration batch gives each B's gradient; each layer's first step (all its B moving by the
-/// gradient or by Adam's sign step) is pushed through the model by a forward finite difference, and the logit change Δz
-/// at every target token gives the slopes and the curvature between layers. After the gradient pass: L + 1
-/// forward passes per calibration batch, no backward.
+/// gradient or by Adam's sign step) is pushed through the layers from its own up by a forward finite difference, and the logit change Δz
+/// at every target token gives the slopes and the curvature between layers. After the gradient pass: one forward and
+/// L partial forwards (from layer l up, about (L + 1)/2 layers' worth each) per calibration batch, no backward.
 /// </summary>
 public static class FunctionSpaceProbe
 {
@@ -105,12 +105,15 @@ public static class FunctionSpaceProbe
             foreach (var batch in batches)
             {
                 using var scope = NewDisposeScope();
-                var (h0, labels) = TargetHidden(model, batch, device);
+                var layerInputs = new List<Tensor>();
+                var (h0, labels, index) = TargetHidden(model, batch, device, layerInputs);
                 var deltas = new List<Tensor>(layerCount);
                 for (int l = 0; l < layerCount; l++)
                 {
+                    // Layers below l are unchanged by l's step: run from l's recorded input up.
                     for (int i = 0; i < byLayer[l].Count; i++) byLayer[l][i].B.copy_(steps[l][i] * Step);
-                    deltas.Add((TargetHidden(model, batch, device).Hidden - h0) / Step);
+                    var moved = model.HiddenFrom(l, layerInputs[l]);
+                    deltas.Add((moved.reshape(-1, moved.shape[^1]).index_select(0, index) - h0) / Step);
                     foreach (var adapter in byLayer[l]) adapter.B.zero_();
                 }
                 Accumulate(h0, labels, deltas, model.HeadWeight, slopes, curvature);
@@ -171,16 +174,16 @@ public static class FunctionSpaceProbe
         return (steps, fisher);
     }
 
-    /// <summary>Final hidden states at the batch's labelled positions, and those labels.</summary>
-    private static (Tensor Hidden, Tensor Labels) TargetHidden(CausalLM model, Batch batch, Device device)
+    /// <summary>Final hidden states at the batch's labelled positions, those labels and the positions; every layer's input goes into <paramref name="layerInputs"/>.</summary>
+    private static (Tensor Hidden, Tensor Labels, Tensor Index) TargetHidden(CausalLM model, Batch batch, Device device, List<Tensor> layerInputs)
     {
         var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
-        var hidden = model.Hidden(ids);
+        var hidden = model.Hidden(ids, layerInputs: layerInputs);
         var flat = hidden.reshape(-1, hidden.shape[^1]);
         var positions = CompletionLoss.LabelledPositions(batch);
         var index = tensor(positions, device: device);
         var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
-        return (flat.index_select(0, index), labels);
+        return (flat.index_select(0, index), labels, index);
     }
 
     /// <summary>

@@ -1,0 +1,86 @@
+using System.Globalization;
+using System.Text;
+using LayerCard.Card;
+using LayerCard.Lora;
+using LayerCard.Placement;
+using LayerCard.Reports;
+
+namespace LayerCard.Recipes;
+
+/// <summary>
+/// The paper's headline measured in a study: per task, the smallest number of layers K whose best trained placement
+/// reaches 95 % of the all-layer gain, the training time and memory it saves, whether the card finds it (its regret
+/// at that K against every baseline) and what the card cost; with gain-against-layers and gain-against-time plots.
+/// </summary>
+public static class ExperimentHeadline
+{
+    /// <summary>The share of the all-layer gain the headline asks for.</summary>
+    public const double Target = 0.95;
+
+    private static readonly string[] BaselineMethods = ["random", "even", "top", "bottom", "resnorm-top"];
+
+    /// <summary>Appends the headline section of <paramref name="task"/> to <paramref name="md"/> and writes its two plots into <paramref name="folder"/>.</summary>
+    public static void Append(StringBuilder md, ExperimentResults results, string task, string folder)
+    {
+        var subsets = results.Subsets.Where(s => s.Task == task).ToList();
+        // Cards come task by task, one per seed in the config's order.
+        var taskIndex = results.Config.Tasks.Select(t => t.Name).ToList().IndexOf(task);
+        var cards = results.Cards.Skip(taskIndex * results.Config.Seeds.Count).Take(results.Config.Seeds.Count).ToList();
+        if (subsets.Count == 0 || cards.Count == 0) return;
+        int layers = cards[0].Layers.Count;
+        var trainingSeeds = subsets.Select(s => s.Seed).Distinct().Order().ToList();
+        var exactUpTo = results.Config.ExhaustiveMaxSize ?? layers;
+        md.AppendLine();
+        md.AppendLine($"### {task}: how few layers reach {Target:P0} of the all-layer gain");
+        md.AppendLine();
+        var rows = new List<IReadOnlyList<object?>>();
+        var points = new List<(int Size, double Gain, double Time, string Label)>();
+        var cardPoints = new List<(int Size, double Gain, double Time, string Label)>();
+        foreach (var trainingSeed in trainingSeeds)
+        {
+            var trained = subsets.Where(s => s.Seed == trainingSeed).ToDictionary(s => Key(s.Layers));
+            if (!trained.TryGetValue(Key(Enumerable.Range(0, layers).ToList()), out var all) || all.Gain <= 0) continue;
+            double Fraction(SubsetResult s) => s.Gain / all.Gain;
+            points.AddRange(trained.Values.Select(s => (s.Layers.Count, Fraction(s), s.StepSeconds / all.StepSeconds, "")));
+            var reaching = trained.Values.Where(s => Fraction(s) >= Target).OrderBy(s => s.Layers.Count).ThenByDescending(s => s.Gain).First();
+            int k = reaching.Layers.Count;
+            var best = trained.Values.Where(s => s.Layers.Count == k).MaxBy(s => s.Gain)!;
+            var exact = k <= exactUpTo;
+            // Cards that calibrated for this training seed: all of them when the training seed is fixed, else the card of the same seed.
+            var seedCards = results.Config.TrainingSeed is null ? cards.Where((c, i) => results.Config.Seeds[i] == trainingSeed).ToList() : cards;
+            var cardChoices = seedCards.Select(c => Planner.Choose(new GainModel(c), new PlanRequest(PlanObjective.Performance, Layers: k)).Layers.Order().ToArray()).ToList();
+            string Regret(int[] set) => trained.TryGetValue(Key(set), out var r) ? F(best.Gain - r.Gain) : "not trained";
+            foreach (var (choice, card) in cardChoices.Zip(seedCards))
+                if (trained.TryGetValue(Key(choice), out var r)) cardPoints.Add((k, Fraction(r), r.StepSeconds / all.StepSeconds, $"card {LayerSelection.Format(choice)}"));
+            var baselineRegrets = BaselineMethods.Select(m => $"{m} {string.Join(" / ", results.Config.Seeds.Select(seed => Regret(Baselines.Choose(m, layers, k, seed, seedCards[0]))))}");
+            rows.Add(
+            [
+                trainingSeed, exact ? $"{k}" : $"≤ {k} (sizes above {exactUpTo} sampled)", LayerSelection.Format(best.Layers), F(Fraction(best)),
+                F(1 - best.StepSeconds / all.StepSeconds), F(all.PeakMemoryIncrementBytes > 0 ? 1 - (double)best.PeakMemoryIncrementBytes / all.PeakMemoryIncrementBytes : double.NaN),
+                string.Join(" / ", cardChoices.Select(LayerSelection.Format)), string.Join(" / ", cardChoices.Select(Regret)), string.Join("; ", baselineRegrets),
+                string.Join(" / ", seedCards.Select(c => F(c.Timing.CardSeconds / Math.Max(all.TrainSeconds, 1e-9)))),
+            ]);
+        }
+        md.AppendLine(Markdown.Table(["training seed", "K", "best placement at K", "its gain fraction", "step time saved", "peak memory saved",
+            "card's choice at K (per card seed)", "card's regret", "baselines' regret (per seed)", "card cost / all-layer run"], rows));
+        md.AppendLine();
+        md.AppendLine("Regret is the best trained placement of K layers' test-loss gain minus the method's. Time and memory saved are of one training step against all layers, measured in the same study.");
+        var byLayers = Path.Combine(folder, $"{Slug(task)}-gain-vs-layers.png");
+        Charts.SavePng(byLayers, Charts.ScatterChart($"{task}: gain against number of adapted layers", "layers adapted", "fraction of all-layer gain",
+            [Series("trained placements", points, p => p.Size), Series("card's choices", cardPoints, p => p.Size, labelled: true)]));
+        var byTime = Path.Combine(folder, $"{Slug(task)}-gain-vs-time.png");
+        Charts.SavePng(byTime, Charts.ScatterChart($"{task}: gain against training step time", "step time / all-layer step time", "fraction of all-layer gain",
+            [Series("trained placements", points, p => p.Time), Series("card's choices", cardPoints, p => p.Time, labelled: true)]));
+        md.AppendLine();
+        md.AppendLine($"![gain against layers]({Path.GetFileName(byLayers)}) ![gain against time]({Path.GetFileName(byTime)})");
+    }
+
+    private static ScatterSeries Series(string name, IReadOnlyList<(int Size, double Gain, double Time, string Label)> points, Func<(int Size, double Gain, double Time, string Label), double> x, bool labelled = false) =>
+        new(name, points.Select(x).ToList(), points.Select(p => p.Gain).ToList(), labelled ? points.Select(p => p.Label).ToList() : null);
+
+    private static string Key(IReadOnlyList<int> layers) => LayerSelection.Format(layers.Order().ToList());
+
+    private static string F(double v) => double.IsNaN(v) ? "n/a" : v.ToString("0.000", CultureInfo.InvariantCulture);
+
+    private static string Slug(string text) => new(text.ToLowerInvariant().Select(c => char.IsLetterOrDigit(c) ? c : '-').ToArray());
+}
