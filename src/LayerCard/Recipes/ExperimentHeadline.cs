@@ -17,6 +17,9 @@ public static class ExperimentHeadline
     /// <summary>The share of the all-layer gain the headline asks for.</summary>
     public const double Target = 0.95;
 
+    /// <summary>The full fine-tune a probe-free card is weighed against: this many all-layer steps at the study's measured step time.</summary>
+    public const int FineTuneSteps = 300;
+
     private static readonly string[] BaselineMethods = ["random", "even", "top", "bottom", "resnorm-top"];
 
     /// <summary>Appends the headline section of <paramref name="task"/> to <paramref name="md"/> and writes its two plots into <paramref name="folder"/>.</summary>
@@ -52,19 +55,22 @@ public static class ExperimentHeadline
             string Regret(int[] set) => trained.TryGetValue(Key(set), out var r) ? F(best.Gain - r.Gain) : "not trained";
             foreach (var (choice, card) in cardChoices.Zip(seedCards))
                 if (trained.TryGetValue(Key(choice), out var r)) cardPoints.Add((k, Fraction(r), r.StepSeconds / all.StepSeconds, $"card {LayerSelection.Format(choice)}"));
-            var baselineRegrets = BaselineMethods.Select(m => $"{m} {string.Join(" / ", results.Config.Seeds.Select(seed => Regret(Baselines.Choose(m, layers, k, seed, seedCards[0]))))}");
+            var baselineSeeds = results.Config.TrainingSeed is null ? [trainingSeed] : results.Config.Seeds;
+            var baselineRegrets = BaselineMethods.Select(m => $"{m} {string.Join(" / ", baselineSeeds.Select(seed => Regret(Baselines.Choose(m, layers, k, seed, seedCards[0]))))}");
             rows.Add(
             [
                 trainingSeed, exact ? $"{k}" : $"≤ {k} (sizes above {exactUpTo} sampled)", LayerSelection.Format(best.Layers), F(Fraction(best)),
                 F(1 - best.StepSeconds / all.StepSeconds), F(all.PeakMemoryIncrementBytes > 0 ? 1 - (double)best.PeakMemoryIncrementBytes / all.PeakMemoryIncrementBytes : double.NaN),
                 string.Join(" / ", cardChoices.Select(LayerSelection.Format)), string.Join(" / ", cardChoices.Select(Regret)), string.Join("; ", baselineRegrets),
                 string.Join(" / ", seedCards.Select(c => F(c.Timing.CardSeconds / Math.Max(all.TrainSeconds, 1e-9)))),
+                string.Join(" / ", seedCards.Select(c => F(c.Timing.SignalSeconds / Math.Max(FineTuneSteps * all.StepSeconds, 1e-9)))),
             ]);
         }
         md.AppendLine(Markdown.Table(["training seed", "K", "best placement at K", "its gain fraction", "step time saved", "peak memory saved",
-            "card's choice at K (per card seed)", "card's regret", "baselines' regret (per seed)", "card cost / all-layer run"], rows));
+            "card's choice at K (per card seed)", "card's regret", "baselines' regret (per seed)", "card cost / all-layer run", $"probe-free card / {FineTuneSteps}-step all-layer fine-tune"], rows));
         md.AppendLine();
-        md.AppendLine("Regret is the best trained placement of K layers' test-loss gain minus the method's. Time and memory saved are of one training step against all layers, measured in the same study.");
+        md.AppendLine("Regret is the best trained placement of K layers' test-loss gain minus the method's. Time and memory saved are of one training step against all layers, measured in the same study. " +
+                      "Card cost is the whole card as the study built it (with its probes when the config asks for them); the probe-free card is its signals alone (resnorm passes and function-space pass).");
         var byLayers = Path.Combine(folder, $"{Slug(task)}-gain-vs-layers.png");
         Charts.SavePng(byLayers, Charts.ScatterChart($"{task}: gain against number of adapted layers", "layers adapted", "fraction of all-layer gain",
             [Series("trained placements", points, p => p.Size), Series("card's choices", cardPoints, p => p.Size, labelled: true)]));
