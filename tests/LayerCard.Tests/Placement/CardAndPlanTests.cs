@@ -81,6 +81,28 @@ public class CardAndPlanTests
     }
 
     [Fact]
+    public void ADefaultCardPredictsFromItsFunctionSpaceSignalWithoutProbes()
+    {
+        using var folder = new TempFolder();
+        var (code, output, err) = RunCli(CardArgs(TinyModel(folder), CountingTask(folder), folder["card.json"]));
+        Assert.True(code == 0, err + output);
+        var card = CardDocument.Load(folder["card.json"]);
+        Assert.Null(card.Probes);
+        Assert.All(card.Layers, r => Assert.Null(r.MeasuredGain));
+        var signal = card.FunctionSpace!.ToResult();
+        Assert.Equal("sign", card.FunctionSpace.Direction);
+        // Each layer's predicted gain is the quadratic model's single-layer gain; the paper's column is kept beside it.
+        Assert.All(card.Layers, r => Assert.Equal(signal.SetGain([r.Layer]), r.PredictedGain, 12));
+        Assert.All(card.Layers, r => Assert.True(r.ResNormGain > 0 && r.FisherTrace > 0));
+        // The planner's set gains are the signal's, and the card weighs itself against a timed full fine-tune.
+        var model = new GainModel(card);
+        Assert.False(model.UsesMeasuredGains);
+        Assert.Equal(signal.SetGain([0, 2]), model.Gain([0, 2]), 12);
+        Assert.True(card.Timing.FullFineTuneSeconds > 0 && card.Timing.CardOverFullFineTune > 0);
+        Assert.Contains("\"function_space\"", File.ReadAllText(folder["card.json"]));
+    }
+
+    [Fact]
     public void ThePlannerPrefersLayersThatAreNotRedundant()
     {
         // Layers 0 and 1 gain most but are fully coupled; layer 2 is independent: the best pair is {0 or 1, 2}.
