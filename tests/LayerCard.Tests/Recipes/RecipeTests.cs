@@ -57,6 +57,9 @@ public class RecipeTests
         Assert.Contains(methods, m => m!["regret_gain"]!.GetValue<double>() < 1e-12);
         Assert.Contains("## counting", File.ReadAllText(folder["tiny/results.md"]));
         Assert.True(File.Exists(folder["tiny/counting-regret.png"]));
+        // The headline: the smallest K reaching 95 % of the all-layer gain, with the card's choices on both plots.
+        Assert.Contains("how few layers reach 95 % of the all-layer gain", File.ReadAllText(folder["tiny/results.md"]));
+        Assert.True(File.Exists(folder["tiny/counting-gain-vs-layers.png"]) && File.Exists(folder["tiny/counting-gain-vs-time.png"]));
 
         // Every card column is scored against the trained subsets it never saw.
         var predictors = results["predictors"]!.AsArray();
