@@ -15,7 +15,7 @@ public static class LayerSets
     public static IEnumerable<int[]> UpTo(int layers, int maxSize)
     {
         IEnumerable<int[]> Extend(int[] prefix, int size) => size == 0 ? [prefix]
-            : Enumerable.Range(prefix.Length == 0 ? 0 : prefix[^1] + 1, layers).TakeWhile(l => l < layers).SelectMany(l => Extend([.. prefix, l], size - 1));
+            : Enumerable.Range(prefix.Length == 0 ? 0 : prefix[^1] + 1, layers - (prefix.Length == 0 ? 0 : prefix[^1] + 1)).SelectMany(l => Extend([.. prefix, l], size - 1));
         return Enumerable.Range(1, Math.Min(maxSize, layers)).SelectMany(size => Extend([], size));
     }
 

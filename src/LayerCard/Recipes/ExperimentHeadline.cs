@@ -53,15 +53,16 @@ public static class ExperimentHeadline
             var seedCards = results.Config.TrainingSeed is null ? cards.Where((c, i) => results.Config.Seeds[i] == trainingSeed).ToList() : cards;
             var cardChoices = seedCards.Select(c => Planner.Choose(new GainModel(c), new PlanRequest(PlanObjective.Performance, Layers: k)).Layers.Order().ToArray()).ToList();
             string Regret(int[] set) => trained.TryGetValue(Key(set), out var r) ? F(best.Gain - r.Gain) : "not trained";
-            // The card's choice at every enumerated size (and at K), where it was trained, marked on the plots.
-            foreach (var card in seedCards)
-                foreach (var size in Enumerable.Range(1, Math.Min(exactUpTo, layers - 1)).Append(k).Distinct())
-                {
-                    var choice = Planner.Choose(new GainModel(card), new PlanRequest(PlanObjective.Performance, Layers: size)).Layers.Order().ToArray();
-                    var label = $"card {LayerSelection.Format(choice)}";
-                    if (trained.TryGetValue(Key(choice), out var r) && cardPoints.All(p => p.Label != label))
-                        cardPoints.Add((size, Fraction(r), r.StepSeconds / all.StepSeconds, label));
-                }
+            // The card's choice at every enumerated size and at K, where it was trained, marked on the plots.
+            var marked = seedCards.SelectMany(card => Enumerable.Range(1, Math.Min(exactUpTo, layers - 1)).Where(size => size != k)
+                .Select(size => Planner.Choose(new GainModel(card), new PlanRequest(PlanObjective.Performance, Layers: size)).Layers.Order().ToArray()))
+                .Concat(cardChoices);
+            foreach (var choice in marked)
+            {
+                var label = $"card {LayerSelection.Format(choice)}";
+                if (trained.TryGetValue(Key(choice), out var r) && cardPoints.All(p => p.Label != label))
+                    cardPoints.Add((choice.Length, Fraction(r), r.StepSeconds / all.StepSeconds, label));
+            }
             var baselineSeeds = results.Config.TrainingSeed is null ? [trainingSeed] : results.Config.Seeds;
             var baselineRegrets = BaselineMethods.Select(m => $"{m} {string.Join(" / ", baselineSeeds.Select(seed => Regret(Baselines.Choose(m, layers, k, seed, seedCards[0]))))}");
             rows.Add(

@@ -55,6 +55,8 @@ public static class ExperimentRunner
         var baselines = new List<TaskBaseline>();
         var cards = new List<CardDocument>();
         var predictors = new List<PredictorResult>();
+        // With a fixed training seed, card seeds share trained subsets: each is recorded once.
+        var recorded = new HashSet<string>();
         if (subsetCache != null) Directory.CreateDirectory(subsetCache);
         using var loaded = ModelLoader.Load(config.Model, null, device);
         var layerCount = loaded.Config.Layers;
@@ -95,7 +97,7 @@ public static class ExperimentRunner
                     var result = cached ?? TrainAndScore(loaded, tokenizer, task, data, metricData, metric, baseLoss, set, targets, config, trainingSeed, device);
                     if (cached is null && cachePath != null) AtomicFile.WriteAllText(cachePath, JsonSerializer.Serialize(result, ExperimentConfig.Json));
                     results[Key(set)] = result;
-                    if (!subsets.Any(x => x.Task == result.Task && x.Seed == result.Seed && Key(x.Layers) == Key(result.Layers))) subsets.Add(result);
+                    if (recorded.Add($"{result.Task}|{result.Seed}|{Key(result.Layers)}")) subsets.Add(result);
                     log($"[{task.Name} seed {seed}] layers {LayerSelection.Format(set),-10} test gain {result.Gain,8:F4}  {RunReport.MetricName(baseEval)} {result.Metric,8:F4}  step {result.StepSeconds * 1000,7:F1} ms{(cached is null ? "" : "  (cached)")}");
                 }
                 var all = results[Key(Enumerable.Range(0, layerCount).ToArray())];

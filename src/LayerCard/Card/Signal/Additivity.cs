@@ -36,31 +36,8 @@ public static class Additivity
             for (int j = 0; j < n; j++) r[i, j] = signedCorrelation[members[i], members[j]];
             r[i, i] += Regularisation;
         }
-        // Cholesky of R_S; c' R⁻¹ c = ||L⁻¹ c||².
-        var lower = new double[n, n];
-        for (int i = 0; i < n; i++)
-        {
-            for (int j = 0; j <= i; j++)
-            {
-                double s = r[i, j];
-                for (int k = 0; k < j; k++) s -= lower[i, k] * lower[j, k];
-                if (i == j)
-                {
-                    if (!(s > 0)) throw new ArgumentException("the correlation matrix is not positive semidefinite", nameof(signedCorrelation));
-                    lower[i, i] = Math.Sqrt(s);
-                }
-                else lower[i, j] = s / lower[j, j];
-            }
-        }
-        double total = 0;
-        var y = new double[n];
-        for (int i = 0; i < n; i++)
-        {
-            double s = c[i];
-            for (int k = 0; k < i; k++) s -= lower[i, k] * y[k];
-            y[i] = s / lower[i, i];
-            total += y[i] * y[i];
-        }
+        var total = QuadraticForm.InverseForm(r, c);
+        if (double.IsNaN(total)) throw new ArgumentException("the correlation matrix is not positive semidefinite", nameof(signedCorrelation));
         return total;
     }
 }
