@@ -15,19 +15,23 @@ public static class CardMemoryBench
     public static ModelConfig Qwen3_8BLayers(int layers) =>
         new(ModelConfig.Llama, "Qwen3ForCausalLM", layers, 4096, 32, 8, 128, 12288, 512, 4096, 1e-6, 1_000_000, false, false, true, false, "silu");
 
-    /// <summary>What one signal pass cost; sizes in MiB, times in seconds.</summary>
+    /// <summary>What the card's two signal passes cost on one model; sizes in MiB, times in seconds.</summary>
     /// <param name="WeightsMiB">The fp32 weights (parameters x 4 bytes).</param>
-    /// <param name="ResidentBeforeMiB">Resident memory just before the signal pass.</param>
-    /// <param name="PeakDuringMiB">Peak resident memory during the pass.</param>
-    /// <param name="ProbeIncrementMiB">Peak minus resident before: what the pass itself needed.</param>
-    /// <param name="PerLayerIncrementMiB">That increment divided by the layer count.</param>
-    /// <param name="PredictedPerLayerMiB">The documented estimate per layer (<see cref="PredictedPerLayerBytes"/>).</param>
-    /// <param name="ForwardBackwardSeconds">One plain forward+backward over the same examples, for comparison.</param>
-    /// <param name="Tokens">Token positions the pass averaged over.</param>
-    public sealed record Figures(int Layers, long Parameters, double WeightsMiB, double ResidentBeforeMiB, double PeakDuringMiB, double ProbeIncrementMiB,
-        double PerLayerIncrementMiB, double PredictedPerLayerMiB, double SignalSeconds, double ForwardBackwardSeconds, long Tokens);
+    /// <param name="ResidentBeforeMiB">Resident memory just before the passes.</param>
+    /// <param name="ResidualPeakMiB">Peak resident memory during the residual-signal pass (resnorm, energy, coupling) above resident before it.</param>
+    /// <param name="ResidualSeconds">Time of the residual-signal pass.</param>
+    /// <param name="FunctionSpacePeakMiB">Peak during the function-space pass (the card's default signal) above resident before it.</param>
+    /// <param name="FunctionSpaceSeconds">Time of the function-space pass.</param>
+    /// <param name="ForwardBackwardSeconds">One plain forward+backward over the same examples, timed just before, for the ratios.</param>
+    /// <param name="Tokens">Token positions the passes averaged over.</param>
+    public sealed record Figures(int Layers, long Parameters, double WeightsMiB, double ResidentBeforeMiB, double ResidualPeakMiB, double ResidualSeconds,
+        double FunctionSpacePeakMiB, double FunctionSpaceSeconds, double ForwardBackwardSeconds, long Tokens);
 
-    /// <summary>Runs the signal pass, every linear module probed, on a cached random Qwen3-8B-shaped model of <paramref name="layers"/> layers over <paramref name="examples"/> synthetic sequences of <paramref name="length"/> tokens, and measures its memory and time.</summary>
+    /// <summary>
+    /// Runs the residual-signal pass and the function-space pass, every linear module probed, on a cached random
+    /// Qwen3-8B-shaped model of <paramref name="layers"/> layers over <paramref name="examples"/> synthetic sequences
+    /// of <paramref name="length"/> tokens, and measures their peak memory and time against one forward+backward.
+    /// </summary>
     public static Figures Measure(int layers, int examples, int length, Action<string>? log = null)
     {
         var config = Qwen3_8BLayers(layers);
@@ -46,27 +50,71 @@ public static class CardMemoryBench
         var options = new SignalOptions(BatchSize: 2);
         var forwardBackward = SignalProbe.TimeForwardBackward(loaded.Model, set, options, CPU);
         var resident = MemoryMeter.CurrentBytes();
+
         MemoryMeter.ResetPeak();
+        var stages = new StagePeaks(log);
         var clock = Stopwatch.StartNew();
-        var signal = SignalProbe.Run(loaded.Model, set, [], options, CPU);
-        var seconds = clock.Elapsed.TotalSeconds;
-        var peak = MemoryMeter.PeakBytes();
+        var signal = SignalProbe.Run(loaded.Model, set, [], options, CPU, stages);
+        var residualSeconds = clock.Elapsed.TotalSeconds;
+        var residualPeak = Math.Max(stages.Max, MemoryMeter.PeakBytes() - resident);
+        var targets = loaded.Model.LayerLinears(0).Keys.ToList();
+        var (_, functionSeconds, functionPeak) = Peak(() => FunctionSpaceProbe.Measure(loaded.Model, set, targets, new FunctionSpaceOptions(8, 16, options.BatchSize, 0), CPU));
         var parameters = loaded.ParameterCount;
         const double mib = 1048576.0;
-        return new Figures(layers, parameters, parameters * 4 / mib, resident / mib, peak / mib, (peak - resident) / mib,
-            (peak - resident) / mib / layers, PredictedPerLayerBytes(config) / mib, seconds, forwardBackward, signal.Tokens);
+        return new Figures(layers, parameters, parameters * 4 / mib, resident / mib, residualPeak / mib, residualSeconds,
+            functionPeak / mib, functionSeconds, forwardBackward, signal.Tokens);
     }
 
     /// <summary>
-    /// docs/layer-card.md's estimate for one layer with every module probed: float64 G sums (8 bytes per weight)
-    /// plus float32 ΔW* (4 bytes per weight), and one float64 Sigma per shared input (d_in² x 8 bytes).
+    /// The peak resident memory of each stage of a pass (between two progress reports, one per layer) above the
+    /// resident size before the pass; the peak is reset after each stage, so <see cref="Max"/> is the pass's peak.
     /// </summary>
-    public static double PredictedPerLayerBytes(ModelConfig c)
+    private sealed class StagePeaks(Action<string>? log) : IProgress<string>
     {
-        long q = (long)c.Heads * c.HeadDim, kv = (long)c.KvHeads * c.HeadDim;
-        long weights = c.Hidden * (q + 2 * kv) + q * c.Hidden + 3L * c.Hidden * c.Intermediate;
-        long sigmas = (long)c.Hidden * c.Hidden + q * q + (long)c.Hidden * c.Hidden + (long)c.Intermediate * c.Intermediate;
-        return 12.0 * weights + 8.0 * sigmas;
+        private readonly long baseline = MemoryMeter.CurrentBytes();
+
+        /// <summary>The largest stage peak above the baseline, in bytes.</summary>
+        public long Max { get; private set; }
+
+        /// <summary>Records and logs the stage that just ended and starts the next.</summary>
+        public void Report(string value)
+        {
+            var peak = MemoryMeter.PeakBytes() - baseline;
+            Max = Math.Max(Max, peak);
+            log?.Invoke($"{value}: peak {peak / 1048576.0:F0} MiB above resident before the pass");
+            MemoryMeter.ResetPeak();
+        }
+    }
+
+    /// <summary>Runs <paramref name="pass"/> and returns its result, seconds and peak resident bytes above the resident size just before it.</summary>
+    private static (T Result, double Seconds, long PeakAbove) Peak<T>(Func<T> pass)
+    {
+        MemoryMeter.ResetPeak();
+        var before = MemoryMeter.CurrentBytes();
+        var clock = Stopwatch.StartNew();
+        var result = pass();
+        var seconds = clock.Elapsed.TotalSeconds;
+        return (result, seconds, MemoryMeter.PeakBytes() - before);
+    }
+
+    /// <summary>
+    /// Projects the residual-signal pass to <paramref name="layers"/> layers and <paramref name="tokens"/> calibration
+    /// tokens from two measured depths: time and peak grow by the measured per-layer slope, time linearly in tokens
+    /// (the forward, backward and token rows are linear in N; the N × N kernels add O(N² d), which stays below the
+    /// forward's O(N d²) while N ≤ d), and memory by the per-token rows of one layer plus the recorded residual
+    /// streams (layers × tokens × hidden floats).
+    /// </summary>
+    public static (double Seconds, double PeakMiB) Project(Figures shallow, Figures deep, ModelConfig shape, int layers, long tokens)
+    {
+        ArgumentNullException.ThrowIfNull(shallow);
+        ArgumentNullException.ThrowIfNull(deep);
+        ArgumentNullException.ThrowIfNull(shape);
+        double span = deep.Layers - shallow.Layers;
+        double secondsPerLayer = (deep.ResidualSeconds - shallow.ResidualSeconds) / span;
+        double seconds = (shallow.ResidualSeconds + (layers - shallow.Layers) * secondsPerLayer) * tokens / shallow.Tokens;
+        double tokenScale = (double)tokens / shallow.Tokens;
+        double streams = 4.0 * layers * tokens * shape.Hidden / 1048576.0;
+        return (seconds, shallow.ResidualPeakMiB * tokenScale + streams);
     }
 }
 

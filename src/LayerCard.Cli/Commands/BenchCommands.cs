@@ -64,20 +64,40 @@ public static class BenchCommands
     private static Command CardMemory(TextWriter stdout, TextWriter stderr)
     {
         var shared = new Shared();
-        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 2 };
+        var layers = new Option<string>("--layers") { Description = "comma-separated layer counts to measure (the first and last give the per-layer growth)", DefaultValueFactory = _ => "1,4" };
         var examples = new Option<int>("--examples") { DefaultValueFactory = _ => 4 };
         var length = new Option<int>("--length") { DefaultValueFactory = _ => 64 };
-        var command = new Command("card-memory", "Memory and time of the card's signal pass on layers shaped like Qwen3-8B's (hidden 4096, MLP 12288).") { layers, examples, length };
+        var projectLayers = new Option<int>("--project-layers") { Description = "depth of the projected full card (Qwen3-8B: 36)", DefaultValueFactory = _ => 36 };
+        var projectTokens = new Option<long>("--project-tokens") { Description = "calibration tokens of the projected full card", DefaultValueFactory = _ => 4096 };
+        var command = new Command("card-memory", "Memory and time of the card's signal passes on layers shaped like Qwen3-8B's (hidden 4096, MLP 12288), and a projection to the full model.")
+            { layers, examples, length, projectLayers, projectTokens };
         shared.AddTo(command);
         command.SetAction(parsed =>
         {
             var threads = shared.Apply(parsed);
-            if (parsed.GetValue(layers) <= 0 || parsed.GetValue(examples) <= 0 || parsed.GetValue(length) < 2)
-                throw new BadInputException("--layers and --examples must be positive and --length at least 2");
-            var f = CardMemoryBench.Measure(parsed.GetValue(layers), parsed.GetValue(examples), parsed.GetValue(length), stderr.WriteLine);
-            var table = new BenchTable($"card-memory: signal pass, every linear module probed, {threads} threads",
-                "layers", "parameters", "weights MiB", "resident before MiB", "peak MiB", "probe increment MiB", "per layer MiB", "predicted per layer MiB", "signal s", "forward+backward s", "tokens");
-            table.Add(f.Layers, f.Parameters, f.WeightsMiB, f.ResidentBeforeMiB, f.PeakDuringMiB, f.ProbeIncrementMiB, f.PerLayerIncrementMiB, f.PredictedPerLayerMiB, f.SignalSeconds, f.ForwardBackwardSeconds, f.Tokens);
+            var counts = (parsed.GetValue(layers) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new BadInputException($"--layers: '{x}' is not a positive layer count")).ToList();
+            if (counts.Count == 0 || parsed.GetValue(examples) <= 0 || parsed.GetValue(length) < 2 || parsed.GetValue(projectLayers) <= 0 || parsed.GetValue(projectTokens) <= 0)
+                throw new BadInputException("--layers, --examples, --project-layers and --project-tokens must be positive and --length at least 2");
+            var loadBefore = Machine.LoadAverage();
+            var figures = counts.Select(n => CardMemoryBench.Measure(n, parsed.GetValue(examples), parsed.GetValue(length), stderr.WriteLine)).ToList();
+            var table = new BenchTable($"card-memory: the card's signal passes, every linear module probed, Qwen3-8B-shaped layers (vocabulary 512), {threads} threads",
+                "layers", "parameters", "weights MiB", "resident before MiB", "forward+backward s", "tokens",
+                "residual pass s", "residual / fwd+bwd", "residual peak above resident MiB", "function-space pass s", "function-space / fwd+bwd", "function-space peak above resident MiB");
+            foreach (var f in figures)
+                table.Add(f.Layers, f.Parameters, f.WeightsMiB, f.ResidentBeforeMiB, f.ForwardBackwardSeconds, f.Tokens, f.ResidualSeconds, f.ResidualSeconds / f.ForwardBackwardSeconds,
+                    f.ResidualPeakMiB, f.FunctionSpaceSeconds, f.FunctionSpaceSeconds / f.ForwardBackwardSeconds, f.FunctionSpacePeakMiB);
+            if (figures.Count > 1)
+            {
+                var (first, last) = (figures[0], figures[^1]);
+                table.Notes.Add($"peak above resident, {last.Layers} layers against {first.Layers}: residual pass {last.ResidualPeakMiB / first.ResidualPeakMiB:0.00}x, function-space pass {last.FunctionSpacePeakMiB / first.FunctionSpacePeakMiB:0.00}x");
+                int pl = parsed.GetValue(projectLayers);
+                long pt = parsed.GetValue(projectTokens);
+                var (seconds, peak) = CardMemoryBench.Project(first, last, CardMemoryBench.Qwen3_8BLayers(pl), pl, pt);
+                table.Notes.Add($"projected residual pass, {pl} layers, {pt} tokens, here: {seconds:F0} s, peak {peak:F0} MiB above the weights " +
+                    "(time: measured per-layer slope, linear in tokens; memory: the measured peak scaled by tokens plus layers x tokens x hidden x 4 bytes of recorded streams)");
+            }
+            table.Notes.Add(LoadNote(loadBefore));
             shared.Finish(parsed, stdout, "card-memory", table);
             return ExitCodes.Success;
         });

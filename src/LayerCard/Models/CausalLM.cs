@@ -79,7 +79,31 @@ public abstract class CausalLM : nn.Module
     /// (as <see cref="Hidden"/> records it in layerInputs) for a sequence starting at position 0, without a cache:
     /// what changes when only layers from <paramref name="layer"/> up change.
     /// </summary>
-    public abstract Tensor HiddenFrom(int layer, Tensor layerInput);
+    public Tensor HiddenFrom(int layer, Tensor layerInput)
+    {
+        if (torch.is_grad_enabled()) return FinalNorm(ResidualFrom(layer, Config.Layers, layerInput));
+        // Without autograd nothing needs a layer's intermediates once its output exists: free them layer by layer.
+        var stream = layerInput;
+        for (int l = layer; l < Config.Layers; l++)
+        {
+            using var scope = torch.NewDisposeScope();
+            stream = ResidualFrom(l, l + 1, stream).MoveToOuterDisposeScope();
+        }
+        return FinalNorm(stream);
+    }
+
+    /// <summary>
+    /// The residual stream after layer <paramref name="end"/> − 1, given the input of layer <paramref name="first"/>
+    /// (a sequence from position 0, no cache, no final norm): layers run one at a time from recorded inputs,
+    /// so a backward pass can go down the model a layer at a time.
+    /// </summary>
+    public abstract Tensor ResidualFrom(int first, int end, Tensor layerInput);
+
+    /// <summary>The residual stream entering layer 0 for token ids [batch, positions] at positions from 0 (token and, where the family has them, position embeddings).</summary>
+    public abstract Tensor Embed(Tensor inputIds);
+
+    /// <summary>The final norm before the output head, applied to the residual stream after the last layer.</summary>
+    public abstract Tensor FinalNorm(Tensor residual);
 
     /// <summary>The output head's weight [vocab, hidden] (the token embedding when tied); frozen.</summary>
     public abstract Tensor HeadWeight { get; }

@@ -39,12 +39,17 @@ public sealed class Gpt2LMHeadModel : CausalLM
         return transformer.ln_f.call(hidden);
     }
 
-    public override Tensor HiddenFrom(int layer, Tensor layerInput)
+    public override Tensor ResidualFrom(int first, int end, Tensor layerInput)
     {
         var hidden = layerInput;
-        for (int i = layer; i < transformer.h.Count; i++) hidden = transformer.h[i].Forward(hidden, null, i);
-        return transformer.ln_f.call(hidden);
+        for (int i = first; i < end; i++) hidden = transformer.h[i].Forward(hidden, null, i);
+        return hidden;
     }
+
+    public override Tensor FinalNorm(Tensor residual) => transformer.ln_f.call(residual);
+
+    public override Tensor Embed(Tensor inputIds) =>
+        transformer.wte.call(inputIds) + transformer.wpe.call(arange(0, inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device)).unsqueeze(0);
 
     public override Tensor HeadWeight => transformer.wte.weight!;
 

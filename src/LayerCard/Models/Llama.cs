@@ -41,13 +41,17 @@ public sealed class LlamaForCausalLM : CausalLM
         return model.norm.call(hidden);
     }
 
-    public override Tensor HiddenFrom(int layer, Tensor layerInput)
+    public override Tensor ResidualFrom(int first, int end, Tensor layerInput)
     {
         var rope = Rope.For(0, layerInput.shape[1], Config.HeadDim, Config.RopeTheta, Config.InterleavedRope, layerInput.device, layerInput.dtype);
         var hidden = layerInput;
-        for (int i = layer; i < model.layers.Count; i++) hidden = model.layers[i].Forward(hidden, rope, null, i);
-        return model.norm.call(hidden);
+        for (int i = first; i < end; i++) hidden = model.layers[i].Forward(hidden, rope, null, i);
+        return hidden;
     }
+
+    public override Tensor FinalNorm(Tensor residual) => model.norm.call(residual);
+
+    public override Tensor Embed(Tensor inputIds) => model.Embed(inputIds);
 
     public override Tensor HeadWeight => lm_head?.Weight ?? model.embed_tokens.weight!;
 

@@ -79,6 +79,9 @@ public static class FunctionSpaceProbe
     /// <summary>Length of the finite-difference step along each layer's unit-norm first step (in B's parameter space).</summary>
     public const double Step = 1e-2;
 
+    /// <summary>Bytes the centred logit changes of one chunk of positions may take (every layer's, float64): 64 MiB.</summary>
+    public const long ChunkBytes = 64L << 20;
+
     /// <summary>Measures the signal of every layer on <paramref name="calibration"/> with adapters on <paramref name="targets"/>.</summary>
     public static FunctionSpaceResult Measure(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device)
     {
@@ -95,25 +98,32 @@ public static class FunctionSpaceProbe
         long totalTargets = batches.Sum(b => (long)b.TargetTokens);
         if (totalTargets == 0) throw BadInputException.InFile(calibration.Source, "the calibration examples have no target tokens");
 
-        var (steps, fisher) = FirstSteps(model, byLayer, batches, totalTargets, options.Direction, device);
+        // The sweep keeps every layer's input: the gradient pass goes down a layer at a time from them, and the
+        // finite differences start from them again.
+        using var sweep = LayerSweep.Record(model, batches, device, keepInputs: true);
+        var (steps, fisher) = FirstSteps(sweep, byLayer, totalTargets, options.Direction);
         var gradientSeconds = clock.Elapsed.TotalSeconds;
+        NativeMemory.ReturnFreeMemoryToTheSystem();
         var slopes = new double[layerCount];
         var curvature = new double[layerCount, layerCount];
         try
         {
             using var noGrad = no_grad();
-            foreach (var batch in batches)
+            for (int b = 0; b < batches.Count; b++)
             {
                 using var scope = NewDisposeScope();
-                var layerInputs = new List<Tensor>();
-                var (h0, labels, index) = TargetHidden(model, batch, device, layerInputs);
+                var (h0, labels, index) = TargetHidden(model, sweep, b, device);
                 var deltas = new List<Tensor>(layerCount);
                 for (int l = 0; l < layerCount; l++)
                 {
                     // Layers below l are unchanged by l's step: run from l's recorded input up.
                     for (int i = 0; i < byLayer[l].Count; i++) byLayer[l][i].B.copy_(steps[l][i] * Step);
-                    var moved = model.HiddenFrom(l, layerInputs[l]);
-                    deltas.Add((moved.reshape(-1, moved.shape[^1]).index_select(0, index) - h0) / Step);
+                    // Only the change at the target positions leaves the scope; the layers' intermediates do not pile up.
+                    using (var layerScope = NewDisposeScope())
+                    {
+                        var moved = model.HiddenFrom(l, sweep.Input(l, b));
+                        deltas.Add(((moved.reshape(-1, moved.shape[^1]).index_select(0, index) - h0) / Step).MoveToOuterDisposeScope());
+                    }
                     foreach (var adapter in byLayer[l]) adapter.B.zero_();
                 }
                 Accumulate(h0, labels, deltas, model.HeadWeight, slopes, curvature);
@@ -129,76 +139,70 @@ public static class FunctionSpaceProbe
     }
 
     /// <summary>
-    /// Gradient of the mean completion loss with respect to every fresh B, and each layer's empirical Fisher trace
-    /// (mean over batches of the squared norm of the batch's mean-loss gradient). Returns each layer's first step,
-    /// a descent direction over all its B together, normalised to unit norm.
+    /// Gradient of the mean completion loss with respect to every fresh B, layer by layer down the sweep, and each
+    /// layer's empirical Fisher trace (mean over batches of the squared norm of the batch's mean-loss gradient).
+    /// Returns each layer's first step, a descent direction over all its B together, normalised to unit norm.
     /// </summary>
-    private static (List<List<Tensor>> Steps, double[] Fisher) FirstSteps(CausalLM model, List<List<LoraAdapter>> byLayer, IReadOnlyList<Batch> batches,
-        long totalTargets, StepDirection kind, Device device)
+    private static (List<List<Tensor>> Steps, double[] Fisher) FirstSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, long totalTargets, StepDirection kind)
     {
-        var adapters = byLayer.SelectMany(x => x).ToList();
-        var sums = adapters.ToDictionary(a => a, a => zeros_like(a.B));
+        var batches = sweep.Batches;
         var fisher = new double[byLayer.Count];
-        using (enable_grad())
+        var steps = new List<Tensor>[byLayer.Count];
+        for (int l = byLayer.Count - 1; l >= 0; l--)
         {
-            foreach (var batch in batches)
+            var sums = byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList();
+            for (int b = 0; b < batches.Count; b++)
             {
                 using var scope = NewDisposeScope();
-                foreach (var a in adapters) a.B.grad?.zero_();
-                var loss = CompletionLoss.Sum(model, batch, device) / batch.TargetTokens;
-                loss.backward();
+                var grads = sweep.Backward(b, () => byLayer[l].Select(a => (Tensor)a.B).ToList());
                 using var noGrad = no_grad();
-                for (int l = 0; l < byLayer.Count; l++)
-                    foreach (var a in byLayer[l])
-                    {
-                        var g = a.B.grad!;
-                        fisher[l] += g.square().sum().to_type(ScalarType.Float64).item<double>() / batches.Count;
-                        sums[a].add_(g * ((double)batch.TargetTokens / totalTargets));
-                    }
+                for (int i = 0; i < grads.Count; i++)
+                {
+                    // The sweep differentiates the summed loss; the batch's mean loss is that over its target tokens.
+                    var g = grads[i] / batches[b].TargetTokens;
+                    fisher[l] += g.square().sum().to_type(ScalarType.Float64).item<double>() / batches.Count;
+                    sums[i].add_(grads[i] / totalTargets);
+                }
             }
-        }
-        foreach (var a in adapters) { a.B.grad?.zero_(); a.A.grad?.zero_(); }
-        var steps = new List<List<Tensor>>();
-        using (no_grad())
-        {
-            foreach (var layer in byLayer)
+            using (no_grad())
             {
-                var raw = layer.Select(a => kind == StepDirection.Sign ? sums[a].sign() : sums[a].clone()).ToList();
+                var raw = sums.Select(t => kind == StepDirection.Sign ? t.sign() : t.clone()).ToList();
                 var norm = Math.Sqrt(raw.Sum(t => t.square().sum().to_type(ScalarType.Float64).item<double>()));
                 // Descent: minus the gradient (or its sign), so a positive step lowers the loss to first order.
-                steps.Add(raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList());
-                foreach (var t in raw) t.Dispose();
+                steps[l] = raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
+                foreach (var t in raw.Concat(sums)) t.Dispose();
             }
+            if (l > 0) sweep.Descend();
         }
-        foreach (var t in sums.Values) t.Dispose();
-        return (steps, fisher);
+        return (steps.ToList(), fisher);
     }
 
-    /// <summary>Final hidden states at the batch's labelled positions, those labels and the positions; every layer's input goes into <paramref name="layerInputs"/>.</summary>
-    private static (Tensor Hidden, Tensor Labels, Tensor Index) TargetHidden(CausalLM model, Batch batch, Device device, List<Tensor> layerInputs)
+    /// <summary>Final hidden states at batch <paramref name="batch"/>'s labelled positions (from the top layer's recorded input), those labels and the positions.</summary>
+    private static (Tensor Hidden, Tensor Labels, Tensor Index) TargetHidden(CausalLM model, LayerSweep sweep, int batch, Device device)
     {
-        var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
-        var hidden = model.Hidden(ids, layerInputs: layerInputs);
+        var hidden = model.HiddenFrom(model.Config.Layers - 1, sweep.Input(model.Config.Layers - 1, batch));
         var flat = hidden.reshape(-1, hidden.shape[^1]);
-        var positions = CompletionLoss.LabelledPositions(batch);
+        var positions = CompletionLoss.LabelledPositions(sweep.Batches[batch]);
         var index = tensor(positions, device: device);
-        var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
+        var labels = tensor(positions.Select(p => sweep.Batches[batch].Labels[p]).ToArray(), device: device);
         return (flat.index_select(0, index), labels, index);
     }
 
     /// <summary>
     /// Adds one batch: with p the softmax at each target token and c_i = Δz_i − p'Δz_i (the logit change centred
     /// under p), the curvature is Σ_t Σ_v p_v c_iv c_jv and the slope of the summed loss is −Σ_t c_i[y_t].
-    /// Logits are formed a chunk of positions at a time, as in <see cref="CompletionLoss"/>.
+    /// Logits are formed a chunk of positions at a time, few enough that every layer's centred logit changes of a
+    /// chunk (layers × positions × vocabulary, float64) stay within <see cref="ChunkBytes"/>.
     /// </summary>
     private static void Accumulate(Tensor h0, Tensor labels, IReadOnlyList<Tensor> deltas, Tensor head, double[] slopes, double[,] curvature)
     {
         int d = deltas.Count;
         var n = h0.shape[0];
-        for (long start = 0; start < n; start += CompletionLoss.ChunkPositions)
+        long chunk = Math.Clamp(ChunkBytes / (8L * d * head.shape[0]), 1, CompletionLoss.ChunkPositions);
+        for (long start = 0; start < n; start += chunk)
         {
             using var scope = NewDisposeScope();
-            var length = Math.Min(CompletionLoss.ChunkPositions, n - start);
+            var length = Math.Min(chunk, n - start);
             var p = nn.functional.linear(h0.narrow(0, start, length), head).softmax(1).to_type(ScalarType.Float64);
             var y = labels.narrow(0, start, length).unsqueeze(1);
             var rootP = p.sqrt();

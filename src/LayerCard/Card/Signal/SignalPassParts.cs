@@ -42,7 +42,20 @@ public static partial class SignalProbe
         return (seen, grads);
     }
 
-    private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules)
+    /// <summary>Runs the sweep's current layer on batch <paramref name="batch"/> with the probe on its modules: the observations and each one's output gradient D.</summary>
+    private static (IReadOnlyList<ZeroProbe.Observation> Seen, IReadOnlyList<Tensor> Grads) ProbedBackward(LayerSweep sweep, int batch, ZeroProbe probe)
+    {
+        IReadOnlyList<ZeroProbe.Observation> seen = [];
+        probe.Begin();
+        var grads = sweep.Backward(batch, () =>
+        {
+            seen = probe.End();
+            return seen.Select(s => s.Zero).ToList();
+        });
+        return (seen, grads);
+    }
+
+    private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules, long tokens, SignalForm form)
     {
         var entryOf = modules.ToDictionary(m => m.Module.Path, m => m, StringComparer.Ordinal);
         var groups = new List<InputGroup>();
@@ -54,10 +67,12 @@ public static partial class SignalProbe
             var group = groups.FirstOrDefault(g => g.Layer == entry.Layer && ReferenceEquals(seen[g.Members[0].Slot].Input, observation.Input));
             if (group is null)
             {
-                group = new InputGroup(entry.Layer, new InputAccumulator(entry.Module.InFeatures));
+                // Keep whichever is smaller: the d_in x d_in sums or the N token rows.
+                var chosen = form != SignalForm.Auto ? form : tokens <= entry.Module.InFeatures ? SignalForm.Tokens : SignalForm.Features;
+                group = new InputGroup(entry.Layer, entry.Module.InFeatures, chosen);
                 groups.Add(group);
             }
-            group.Members.Add(new GroupMember(entry, slot, new SignalAccumulator(group.Input, entry.Module.OutFeatures)));
+            group.Members.Add(new GroupMember(entry, slot, group.Form == SignalForm.Features ? new SignalAccumulator(group.Input!, entry.Module.OutFeatures) : null));
         }
         var missing = modules.Where(m => !seen.Any(s => ReferenceEquals(s.Module, m.Module))).ToList();
         if (missing.Count > 0) throw new InvalidOperationException($"the forward pass never called {missing[0].Module.Path}");
@@ -80,22 +95,99 @@ public static partial class SignalProbe
     /// <summary>A probed module: its layer, its name inside the layer ("self_attn.q_proj") and the module.</summary>
     public sealed record ModuleEntry(int Layer, string Name, AdaptableLinear Module);
 
-    private sealed record GroupMember(ModuleEntry Entry, int Slot, SignalAccumulator Signal);
-
-    private sealed class InputGroup(int layer, InputAccumulator input) : IDisposable
+    private sealed record GroupMember(ModuleEntry Entry, int Slot, SignalAccumulator? Signal)
     {
+        /// <summary>The token form's output-gradient rows, batch by batch.</summary>
+        public List<Tensor> Rows { get; } = [];
+    }
+
+    /// <summary>The modules of one layer that read the same input, with their statistics in the form chosen for them.</summary>
+    private sealed class InputGroup : IDisposable
+    {
+        private readonly List<Tensor> inputRows = [];
+        private readonly List<Tensor> exampleIds = [];
+
+        public InputGroup(int layer, int dim, SignalForm form)
+        {
+            Layer = layer;
+            Form = form;
+            Input = form == SignalForm.Features ? new InputAccumulator(dim) : null;
+        }
+
         /// <summary>The layer the shared input belongs to.</summary>
-        public int Layer { get; } = layer;
-        /// <summary>The running second moment of the shared input.</summary>
-        public InputAccumulator Input { get; } = input;
-        /// <summary>The modules that read this input, with their gradient accumulators.</summary>
+        public int Layer { get; }
+        /// <summary>Features (running sums) or tokens (the rows).</summary>
+        public SignalForm Form { get; }
+        /// <summary>The running second moment of the shared input (features form).</summary>
+        public InputAccumulator? Input { get; }
+        /// <summary>The modules that read this input.</summary>
         public List<GroupMember> Members { get; } = [];
 
-        /// <summary>Frees the members' accumulators and the input's.</summary>
+        /// <summary>Adds one batch: the input rows, each member's gradient rows (same positions) and each row's example (CPU).</summary>
+        public void Add(Tensor h, IReadOnlyList<Tensor> gradients, Tensor examples)
+        {
+            if (Form == SignalForm.Features)
+            {
+                Input!.Add(h);
+                for (int i = 0; i < Members.Count; i++) Members[i].Signal!.AddGradient(h, gradients[i]);
+                return;
+            }
+            inputRows.Add(h.detach().clone().DetachFromDisposeScope());
+            exampleIds.Add(examples.cpu().DetachFromDisposeScope());
+            for (int i = 0; i < Members.Count; i++) Members[i].Rows.Add(gradients[i].detach().clone().DetachFromDisposeScope());
+        }
+
+        /// <summary>
+        /// Reduces the statistics to each member's signal (into <paramref name="signals"/>) and the input's energy.
+        /// The token form adds each token's first-order loss change to <paramref name="deltas"/> by example; the
+        /// features form leaves ΔW* (float32) in <paramref name="updates"/> for a second sweep over the layer.
+        /// The sums or rows are freed.
+        /// </summary>
+        public ActivationEnergy Reduce(string name, SignalOptions options, List<(ModuleEntry, ResidualSignal)> signals, List<Tensor> updates, Tensor deltas)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            ActivationEnergy energy;
+            if (Form == SignalForm.Features)
+            {
+                using var r = RidgedInput.From(Input!, options.RidgeEps);
+                energy = r.Energy(name);
+                foreach (var member in Members)
+                {
+                    signals.Add((member.Entry, ResidualSignal.From(member.Signal!, r, options.Rank)));
+                    using var update = ResidualSignal.OptimalUpdate(member.Signal!, r);
+                    updates.Add(update.to_type(ScalarType.Float32).to(member.Entry.Module.Weight.device).DetachFromDisposeScope());
+                }
+            }
+            else
+            {
+                using var kernel = TokenKernel.From(torch.cat(inputRows), options.RidgeEps, name);
+                energy = kernel.Energy;
+                var examples = torch.cat(exampleIds);
+                foreach (var member in Members)
+                {
+                    var rows = torch.cat(member.Rows);
+                    signals.Add((member.Entry, kernel.Signal(rows, options.Rank)));
+                    deltas.index_add_(0, examples, kernel.FirstOrderChanges(rows).cpu(), 1);
+                }
+            }
+            Dispose();
+            return energy;
+        }
+
+        /// <summary>Frees the members' statistics and the input's (idempotent).</summary>
         public void Dispose()
         {
-            foreach (var m in Members) m.Signal.Dispose();
-            Input.Dispose();
+            foreach (var m in Members)
+            {
+                m.Signal?.Dispose();
+                foreach (var t in m.Rows) t.Dispose();
+                m.Rows.Clear();
+            }
+            Input?.Dispose();
+            foreach (var t in inputRows.Concat(exampleIds)) t.Dispose();
+            inputRows.Clear();
+            exampleIds.Clear();
         }
     }
 

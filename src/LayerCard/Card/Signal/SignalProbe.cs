@@ -10,12 +10,14 @@ using static TorchSharp.torch;
 namespace LayerCard.Card;
 
 /// <summary>
-/// The probe pass of the Layer Card: two forward+backward passes of the frozen model over calibration batches.
-/// Pass 1 accumulates Sigma = H'H/N per module input and G = D'H/N per target module, giving resnorm, the
-/// gradient norm and the activation energy; pass 2 projects every token onto each layer's optimal correction
-/// ΔW* = −G Sigma_λ⁻¹ to get per-example first-order loss changes, whose empirical Fisher gives the coupling.
-/// The gradient D w.r.t. each module output comes without hooks: the probe returns output + z for a zero z
-/// that requires grad, and one autograd.grad call after the forward returns every module's D.
+/// The residual-signal pass of the Layer Card, one layer at a time from the top (<see cref="LayerSweep"/>): one
+/// forward records every layer's input, then each layer's modules get zero probes (output + z, z = 0 requiring
+/// grad, so the gradient of z is the module's output gradient D) while that layer alone runs forward and backward
+/// from its recorded input and the gradient from above. Per module input it gathers Sigma = H'H/N and per module
+/// G = D'H/N (by features, or the token rows themselves when there are fewer positions than input features, see
+/// <see cref="TokenKernel"/>), reduces them to resnorm, the gradient norm and the activation energy, and the
+/// per-example first-order loss change δ of the layer's optimal update ΔW* = −G Sigma_λ⁻¹, whose empirical Fisher
+/// gives the coupling. A layer's statistics are freed before the next layer starts: memory does not grow with depth.
 /// </summary>
 public static partial class SignalProbe
 {
@@ -34,146 +36,137 @@ public static partial class SignalProbe
         if (adapted != null) throw new InvalidOperationException($"the signal pass needs the frozen model without adapters, but {adapted.Path} has one");
 
         MemoryMeter.ResetPeak();
-        var probe = new ZeroProbe(modules.Select(m => m.Module));
+        var batches = BatchSampler.Batches(set, options.BatchSize).ToList();
+        var positions = batches.Select(ValidPositions).ToList();
+        long tokens = positions.Sum(p => (long)p.Flat.Length), targetTokens = batches.Sum(b => (long)b.TargetTokens);
+        if (targetTokens == 0) throw BadInputException.InFile(set.Source, "the calibration examples have no target tokens");
+        // The example each valid position belongs to, numbered across batches (the Fisher is over examples).
+        var examplesOf = new List<long[]>();
+        int offset = 0;
+        foreach (var (batch, p) in batches.Zip(positions))
+        {
+            examplesOf.Add(p.Rows.Select(r => r + offset).ToArray());
+            offset += batch.BatchSize;
+        }
+        var deltas = new double[layers, offset];
+        var signals = new List<(ModuleEntry Entry, ResidualSignal Signal)>();
+        var energies = new List<(int Layer, ActivationEnergy Energy)>();
+        var clock = Stopwatch.StartNew();
+        double secondSeconds = 0;
+        using var sweep = LayerSweep.Record(model, batches, device);
+        for (int layer = layers - 1; layer >= 0; layer--)
+        {
+            var mine = modules.Where(m => m.Layer == layer).ToList();
+            if (mine.Count == 0) CarryDown(sweep);
+            else secondSeconds += ProbeLayer(model, sweep, mine, positions, examplesOf, tokens, options, device, signals, energies, deltas);
+            if (layer > 0) sweep.Descend();
+            progress?.Report($"signal pass: layer {layer} done ({layers - layer}/{layers})");
+        }
+        var fisher = new double[layers, layers];
+        var deltaSums = new double[layers];
+        for (int i = 0; i < layers; i++)
+        {
+            for (int e = 0; e < offset; e++) deltaSums[i] += deltas[i, e];
+            for (int j = 0; j < layers; j++)
+                for (int e = 0; e < offset; e++) fisher[i, j] += deltas[i, e] * deltas[j, e];
+        }
+        // Energies in forward order (the sweep met the layers top down; within a layer they are in call order).
+        var result = Assemble(model, modules, energies.OrderBy(e => e.Layer).ToList(), signals, fisher, tokens, targetTokens, set.Examples.Count,
+            clock.Elapsed.TotalSeconds - secondSeconds, secondSeconds);
+        ReportCheck(result, deltaSums, tokens, progress);
+        return result;
+    }
+
+    /// <summary>A layer without probed modules still passes the gradient down.</summary>
+    private static void CarryDown(LayerSweep sweep)
+    {
+        for (int b = 0; b < sweep.Batches.Count; b++)
+        {
+            using var scope = torch.NewDisposeScope();
+            sweep.Backward(b, () => []);
+        }
+    }
+
+    /// <summary>
+    /// One layer: its modules' statistics over every batch, reduced to signals, energies and per-example δ. Returns the
+    /// seconds of the second sweep over the layer that the features form needs for δ (none for the token form).
+    /// </summary>
+    private static double ProbeLayer(CausalLM model, LayerSweep sweep, IReadOnlyList<ModuleEntry> mine, IReadOnlyList<(long[] Flat, long[] Rows)> positions,
+        IReadOnlyList<long[]> examplesOf, long tokens, SignalOptions options, Device device,
+        List<(ModuleEntry, ResidualSignal)> signals, List<(int, ActivationEnergy)> energies, double[,] deltas)
+    {
+        var probe = new ZeroProbe(mine.Select(m => m.Module));
+        var installed = new List<AdaptableLinear>();
         var groups = new List<InputGroup>();
         var updates = new List<Tensor>();
-        int savedStart = model.GradientStartLayer;
-        var installed = new List<AdaptableLinear>();
         try
         {
-            foreach (var m in modules)
+            foreach (var m in mine)
             {
                 if (m.Module.Probe != null) throw new InvalidOperationException($"{m.Module.Path} already has a probe");
                 m.Module.Probe = probe;
                 installed.Add(m.Module);
             }
-            model.GradientStartLayer = 0;
-            using var grad = torch.enable_grad();
-            var batches = BatchSampler.Batches(set, options.BatchSize).ToList();
+            for (int b = 0; b < sweep.Batches.Count; b++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var (seen, grads) = ProbedBackward(sweep, b, probe);
+                if (groups.Count == 0) groups.AddRange(Group(seen, mine, tokens, options.Form));
+                else CheckGrouping(seen, groups);
+                var index = torch.tensor(positions[b].Flat, device: device);
+                var exampleIds = torch.tensor(examplesOf[b], device: device);
+                using var noGrad = torch.no_grad();
+                foreach (var group in groups)
+                {
+                    var first = seen[group.Members[0].Slot];
+                    var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
+                    group.Add(h, group.Members.Select(m => grads[m.Slot].reshape(-1, m.Entry.Module.OutFeatures).index_select(0, index)).ToList(), exampleIds);
+                }
+            }
+            int layer = mine[0].Layer;
+            var layerDeltas = torch.zeros(deltas.GetLength(1), dtype: ScalarType.Float64);
+            foreach (var group in groups)
+            {
+                var name = model.LayerPrefix(layer) + string.Join("+", group.Members.Select(m => m.Entry.Name));
+                energies.Add((layer, group.Reduce(name, options, signals, updates, layerDeltas)));
+            }
             var clock = Stopwatch.StartNew();
-            var (tokens, targetTokens) = FirstPass(model, batches, modules, groups, probe, device, progress);
-            if (targetTokens == 0) throw BadInputException.InFile(set.Source, "the calibration examples have no target tokens");
-            var (moduleSignals, energies) = Solve(model, groups, updates, options, device);
-            double firstSeconds = clock.Elapsed.TotalSeconds; // pass 1 and the solves
-
-            clock.Restart();
-            var (fisher, deltaSums) = SecondPass(model, batches, groups, updates, probe, device, progress);
-            double secondSeconds = clock.Elapsed.TotalSeconds;
-
-            var result = Assemble(model, modules, groups, energies, moduleSignals, fisher, tokens, targetTokens, set.Examples.Count,
-                firstSeconds, secondSeconds);
-            ReportCheck(result, deltaSums, tokens, progress);
-            return result;
+            // The features form keeps no token: δ needs the layer's modules once more, now with ΔW* fixed.
+            if (updates.Count > 0)
+            {
+                for (int b = 0; b < sweep.Batches.Count; b++)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    var (seen, grads) = ProbedBackward(sweep, b, probe);
+                    CheckGrouping(seen, groups);
+                    var index = torch.tensor(positions[b].Flat, device: device);
+                    var exampleIds = torch.tensor(examplesOf[b]);
+                    using var noGrad = torch.no_grad();
+                    int u = 0;
+                    foreach (var group in groups)
+                    {
+                        var first = seen[group.Members[0].Slot];
+                        var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
+                        foreach (var member in group.Members.Where(m => group.Form == SignalForm.Features))
+                        {
+                            var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
+                            var perToken = (d * h.matmul(updates[u++].t())).sum(1).to_type(ScalarType.Float64).cpu();
+                            layerDeltas.index_add_(0, exampleIds, perToken, 1);
+                        }
+                    }
+                }
+            }
+            var values = layerDeltas.data<double>().ToArray();
+            for (int e = 0; e < values.Length; e++) deltas[layer, e] = values[e];
+            layerDeltas.Dispose();
+            return updates.Count > 0 ? clock.Elapsed.TotalSeconds : 0;
         }
         finally
         {
             foreach (var module in installed) module.Probe = null;
-            model.GradientStartLayer = savedStart;
             foreach (var group in groups) group.Dispose();
             foreach (var t in updates) t.Dispose();
         }
-    }
-
-    /// <summary>Pass 1: Sigma = H'H per module input and G = D'H per target module, over every calibration batch.</summary>
-    private static (long Tokens, long TargetTokens) FirstPass(CausalLM model, IReadOnlyList<Batch> batches, IReadOnlyList<ModuleEntry> modules,
-        List<InputGroup> groups, ZeroProbe probe, Device device, IProgress<string>? progress)
-    {
-        // Pass 1: Sigma per input, G per module.
-        long tokens = 0, targetTokens = 0;
-        for (int b = 0; b < batches.Count; b++)
-        {
-            using var scope = torch.NewDisposeScope();
-            var batch = batches[b];
-            var valid = ValidPositions(batch);
-            var (seen, grads) = ForwardBackward(model, batch, device, probe);
-            if (groups.Count == 0) groups.AddRange(Group(seen, modules));
-            else CheckGrouping(seen, groups);
-            var index = torch.tensor(valid.Flat, device: device);
-            using (torch.no_grad())
-            {
-                foreach (var group in groups)
-                {
-                    var first = seen[group.Members[0].Slot];
-                    var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
-                    group.Input.Add(h);
-                    foreach (var member in group.Members)
-                        member.Signal.AddGradient(h, grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index));
-                }
-            }
-            tokens += valid.Flat.Length;
-            targetTokens += batch.TargetTokens;
-            progress?.Report($"signal pass 1/2: batch {b + 1}/{batches.Count}");
-        }
-        return (tokens, targetTokens);
-    }
-
-    /// <summary>Per module: resnorm from the ridged input; per input group: the activation energy; and ΔW* for pass 2 (into <paramref name="updates"/>).</summary>
-    private static (List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)> Signals, List<ActivationEnergy> Energies) Solve(CausalLM model,
-        List<InputGroup> groups, List<Tensor> updates, SignalOptions options, Device device)
-    {
-        // Signals, energies and the fixed optimal updates for pass 2. The float64 sums and factors are freed
-        // before pass 2, which holds only ΔW* (float32, one copy of the probed weights).
-        var moduleSignals = new List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)>();
-        var energies = new List<ActivationEnergy>();
-        foreach (var group in groups)
-        {
-            using var r = RidgedInput.From(group.Input, options.RidgeEps);
-            energies.Add(r.Energy(model.LayerPrefix(group.Layer) + string.Join("+", group.Members.Select(m => m.Entry.Name))));
-            foreach (var member in group.Members)
-            {
-                moduleSignals.Add((member.Entry, ResidualSignal.From(member.Signal, r, options.Rank), member.Slot));
-                using var update = ResidualSignal.OptimalUpdate(member.Signal, r);
-                updates.Add(update.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope());
-            }
-            group.Dispose();
-        }
-        return (moduleSignals, energies);
-    }
-
-    /// <summary>Pass 2: per-example first-order loss changes δ of each layer's optimal update, and their empirical Fisher F = Σ_e δ_e δ_e'.</summary>
-    private static (double[,] Fisher, double[] DeltaSums) SecondPass(CausalLM model, IReadOnlyList<Batch> batches, List<InputGroup> groups,
-        List<Tensor> updates, ZeroProbe probe, Device device, IProgress<string>? progress)
-    {
-        int layers = model.Config.Layers;
-        // Pass 2: δ_{l,e} = Σ_m Σ_{t∈e} d_t' ΔW*_m h_t, F = Σ_e δ_e δ_e'.
-        var fisher = new double[layers, layers];
-        var deltaSums = new double[layers];
-        for (int b = 0; b < batches.Count; b++)
-        {
-            using var scope = torch.NewDisposeScope();
-            var batch = batches[b];
-            var valid = ValidPositions(batch);
-            var (seen, grads) = ForwardBackward(model, batch, device, probe);
-            CheckGrouping(seen, groups);
-            var index = torch.tensor(valid.Flat, device: device);
-            var rows = torch.tensor(valid.Rows, device: device);
-            var delta = torch.zeros([layers, batch.BatchSize], dtype: ScalarType.Float64, device: device);
-            using (torch.no_grad())
-            {
-                int u = 0;
-                foreach (var group in groups)
-                {
-                    var first = seen[group.Members[0].Slot];
-                    var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
-                    foreach (var member in group.Members)
-                    {
-                        var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
-                        var projected = h.matmul(updates[u++].t());
-                        var perToken = (d * projected).sum(1).to_type(ScalarType.Float64);
-                        delta[member.Entry.Layer].index_add_(0, rows, perToken, 1);
-                    }
-                }
-                var f = delta.matmul(delta.t()).cpu();
-                var sums = delta.sum(1).cpu();
-                for (int i = 0; i < layers; i++)
-                {
-                    deltaSums[i] += sums[i].item<double>();
-                    for (int j = 0; j < layers; j++) fisher[i, j] += f[i, j].item<double>();
-                }
-            }
-            progress?.Report($"signal pass 2/2: batch {b + 1}/{batches.Count}");
-        }
-        return (fisher, deltaSums);
     }
 
     /// <summary>
@@ -259,14 +252,14 @@ public static partial class SignalProbe
             : new TokenizedSet(calibration.Source, examples, 0, 0, $"the first {examples.Count} of {calibration.Summary}");
     }
 
-    private static SignalResult Assemble(CausalLM model, IReadOnlyList<ModuleEntry> modules, List<InputGroup> groups, List<ActivationEnergy> energies,
-        List<(ModuleEntry Entry, ResidualSignal Signal, int Slot)> signals, double[,] fisher, long tokens, long targetTokens, int examples,
+    private static SignalResult Assemble(CausalLM model, IReadOnlyList<ModuleEntry> modules, IReadOnlyList<(int Layer, ActivationEnergy Energy)> energies,
+        List<(ModuleEntry Entry, ResidualSignal Signal)> signals, double[,] fisher, long tokens, long targetTokens, int examples,
         double firstSeconds, double secondSeconds)
     {
         int layers = model.Config.Layers;
         double gainScale = 0.5 * tokens / targetTokens;
         var firstEnergy = new ActivationEnergy?[layers];
-        for (int g = 0; g < groups.Count; g++) firstEnergy[groups[g].Layer] ??= energies[g];
+        foreach (var (layer, energy) in energies) firstEnergy[layer] ??= energy;
 
         // Report modules in the layers' dictionary order (the order of ResolveTargets), not the call order.
         var order = modules.Select((m, i) => (m.Module.Path, i)).ToDictionary(x => x.Path, x => x.i, StringComparer.Ordinal);
@@ -294,7 +287,7 @@ public static partial class SignalProbe
                 coupling[i, j] = Math.Abs(rho);
             }
         }
-        return new SignalResult(layerResults, moduleResults, energies, coupling, signed, tokens, targetTokens, examples,
+        return new SignalResult(layerResults, moduleResults, energies.Select(e => e.Energy).ToList(), coupling, signed, tokens, targetTokens, examples,
             firstSeconds, secondSeconds, MemoryMeter.PeakBytes());
     }
 

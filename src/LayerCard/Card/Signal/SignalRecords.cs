@@ -2,12 +2,24 @@ using LayerCard.Common;
 
 namespace LayerCard.Card;
 
+/// <summary>How the signal pass keeps a module input's statistics.</summary>
+public enum SignalForm
+{
+    /// <summary>Whichever is smaller: tokens when there are no more token positions than input features, else features.</summary>
+    Auto,
+    /// <summary>Running d_in × d_in and d_out × d_in sums (memory independent of the number of tokens).</summary>
+    Features,
+    /// <summary>The token rows themselves, N × d (memory independent of d_in², exact by the push-through identity).</summary>
+    Tokens,
+}
+
 /// <summary>Settings of the signal pass (<see cref="SignalProbe.Run"/>).</summary>
 /// <param name="RidgeEps">λ = RidgeEps · tr(Sigma) / d_in.</param>
 /// <param name="Rank">r of the rank-r resnorm (the LoRA rank the card plans for).</param>
 /// <param name="BatchSize">Sequences per forward/backward of the probe pass.</param>
 /// <param name="MaxExamples">Use only the first this many calibration examples (null: all).</param>
-public sealed record SignalOptions(double RidgeEps = 1e-3, int Rank = 8, int BatchSize = 8, int? MaxExamples = null)
+/// <param name="Form">How each module input's statistics are kept (<see cref="SignalForm.Auto"/>: the smaller).</param>
+public sealed record SignalOptions(double RidgeEps = 1e-3, int Rank = 8, int BatchSize = 8, int? MaxExamples = null, SignalForm Form = SignalForm.Auto)
 {
     /// <summary>
     /// Refuses options no signal pass can use, with a <see cref="BadInputException"/> whose <see cref="BadInputException.Field"/>
