@@ -29,6 +29,31 @@ public static class FuzzKinds
     /// <summary>Every kind, in the order seeds are written.</summary>
     public static IReadOnlyList<string> All { get; } = [HfLlama, HfSharded, HfGpt2, Llama2c, TokenizerJson, VocabMerges, TokenizerBin];
 
+    /// <summary>The kinds that are a tokenizer alone, loaded with the tokenizer loader.</summary>
+    public static IReadOnlyList<string> Tokenizers { get; } = [TokenizerJson, VocabMerges, TokenizerBin];
+
+    /// <summary>
+    /// Kinds from a comma-separated list of kind names, or "all", "models" or "tokenizers"; null when a name is
+    /// unknown. Cases cycle through the kinds in the order given, so a case index names a case only with the same list.
+    /// </summary>
+    public static IReadOnlyList<string>? Parse(string list)
+    {
+        var kinds = new List<string>();
+        foreach (var name in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            IEnumerable<string>? named = name switch
+            {
+                "all" => All,
+                "models" => All.Where(IsModel),
+                "tokenizers" => Tokenizers,
+                _ => All.Contains(name) ? [name] : null,
+            };
+            if (named == null) return null;
+            kinds.AddRange(named.Where(k => !kinds.Contains(k)));
+        }
+        return kinds.Count == 0 ? null : kinds;
+    }
+
     /// <summary>Whether <paramref name="kind"/> is a model (loaded with the model loader) rather than a tokenizer alone.</summary>
     public static bool IsModel(string kind) => kind is HfLlama or HfSharded or HfGpt2 or Llama2c;
 }

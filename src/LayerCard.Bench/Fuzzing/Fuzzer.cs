@@ -29,6 +29,9 @@ public sealed record FuzzOptions
     /// <summary>Where seeds and cases are written; a fresh temp folder when null. Removed on Dispose unless KeepFiles.</summary>
     public string? WorkFolder { get; init; }
 
+    /// <summary>The kinds cases cycle through (case INDEX is kind INDEX mod count); <see cref="FuzzKinds.All"/> by default.</summary>
+    public IReadOnlyList<string> Kinds { get; init; } = FuzzKinds.All;
+
     /// <summary>Keep every case's files (and the work folder) instead of deleting them after the case.</summary>
     public bool KeepFiles { get; init; }
 }
@@ -49,14 +52,17 @@ public sealed class Fuzzer : IDisposable
     /// <summary>Absolute path of the folder holding the seeds (seeds/) and the cases (cases/INDEX).</summary>
     public string WorkFolder { get; }
 
-    /// <summary>Writes the seed files for <see cref="FuzzOptions.Seed"/> into the work folder.</summary>
+    /// <summary>Writes the seed files of <see cref="FuzzOptions.Kinds"/> for <see cref="FuzzOptions.Seed"/> into the work folder.</summary>
     public Fuzzer(FuzzOptions? options = null)
     {
         Options = options ?? new FuzzOptions();
+        if (Options.Kinds.Count == 0 || Options.Kinds.Any(k => !FuzzKinds.All.Contains(k)))
+            throw new ArgumentException($"kinds must be some of {string.Join(", ", FuzzKinds.All)}", nameof(options));
         _ownsFolder = Options.WorkFolder == null && !Options.KeepFiles;
         WorkFolder = Path.GetFullPath(Options.WorkFolder ?? Path.Combine(Path.GetTempPath(), $"layercard-fuzz-{Guid.NewGuid():N}"));
         _seeds = Path.Combine(WorkFolder, "seeds");
-        FuzzSeeds.WriteAll(_seeds, Options.Seed);
+        // Only the kinds in use: model seeds need libtorch, which a tokenizer-only run does without.
+        foreach (var kind in Options.Kinds) FuzzSeeds.Write(Path.Combine(_seeds, kind), kind, Options.Seed);
     }
 
     /// <summary>
@@ -103,7 +109,7 @@ public sealed class Fuzzer : IDisposable
     public FuzzCase Prepare(int index, string folder)
     {
         var rng = new Random(CaseSeed(Options.Seed, index));
-        var kind = FuzzKinds.All[index % FuzzKinds.All.Count];
+        var kind = Options.Kinds[index % Options.Kinds.Count];
         TryDelete(folder);
         Directory.CreateDirectory(folder);
         foreach (var file in Directory.GetFiles(Path.Combine(_seeds, kind)))

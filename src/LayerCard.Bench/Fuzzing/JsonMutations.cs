@@ -48,7 +48,8 @@ internal static partial class JsonMutations
     private const string RawMark = "@@RAW";
     private const string DupMark = "@@DUP";
 
-    private static JsonNode Raw(string text) => JsonValue.Create($"{RawMark}{Convert.ToHexString(Encoding.UTF8.GetBytes(text))}@@")!;
+    /// <summary>A placeholder that <see cref="Serialize"/> replaces by <paramref name="text"/> as it is, for JSON that JsonNode cannot hold.</summary>
+    internal static JsonNode Raw(string text) => JsonValue.Create($"{RawMark}{Convert.ToHexString(Encoding.UTF8.GetBytes(text))}@@")!;
 
     /// <summary>The JSON text with every placeholder replaced by the raw text or duplicate key it stands for.</summary>
     public static string Serialize(JsonNode? root)
@@ -99,6 +100,11 @@ internal static partial class JsonMutations
         {
             description = ConfigField(config, rng);
             text = Serialize(config);
+        }
+        else if (name == "tokenizer.json" && root is JsonObject tokenizer && rng.Next(3) == 0)
+        {
+            description = SectionMutations.Mutate(tokenizer, rng);
+            text = Serialize(tokenizer);
         }
         else (text, description) = MutateDocument(root, rng, For(name));
         File.WriteAllText(path, text);

@@ -53,9 +53,11 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     {
         var bytes = ReadFile(path);
         using var document = ParseJson(path, bytes);
-        RefuseNumbersOutOfRange(path, document.RootElement);
+        // What the library would panic on rather than reject is refused first: a panic aborts the process.
+        TokenizerJsonChecks.RefuseNumbersOutOfRange(path, document.RootElement);
         var vocabulary = Vocabulary.Read(path, document.RootElement);
-        RefuseMergesShorterThanPrefix(path, document.RootElement);
+        TokenizerJsonChecks.RefuseMergesShorterThanPrefix(path, document.RootElement);
+        TokenizerJsonChecks.RefusePanickingSections(path, document.RootElement);
 
         // The wrapper always encodes with add_special_tokens, so a post-processor that adds tokens (Llama's
         // TemplateProcessing adds BOS) is dropped and BOS is added here only when asked for.
@@ -110,59 +112,6 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
             throw;
         }
         return document;
-    }
-
-    /// <summary>
-    /// The tokenizers library re-parses some sections (e.g. the decoder) through an intermediate value and unwraps
-    /// the result, so a number serde_json cannot hold (1e400) there is a Rust panic that aborts the whole process
-    /// rather than an error; such numbers are refused here, wherever they are.
-    /// </summary>
-    private static void RefuseNumbersOutOfRange(string path, JsonElement root)
-    {
-        var pending = new Stack<JsonElement>([root]);
-        while (pending.TryPop(out var element))
-        {
-            switch (element.ValueKind)
-            {
-                case JsonValueKind.Object:
-                    foreach (var property in element.EnumerateObject()) pending.Push(property.Value);
-                    break;
-                case JsonValueKind.Array:
-                    foreach (var item in element.EnumerateArray()) pending.Push(item);
-                    break;
-                case JsonValueKind.Number when !element.TryGetDouble(out var value) || !double.IsFinite(value):
-                    var text = element.GetRawText();
-                    throw BadInputException.InFile(path, $"number {(text.Length > 40 ? text[..40] + "..." : text)} is out of range");
-            }
-        }
-    }
-
-    /// <summary>
-    /// The library's BPE builder cuts continuing_subword_prefix off each merge's second part by byte length without
-    /// checking it, so a second part shorter than the prefix (or split mid-character) is a panic that aborts the process.
-    /// </summary>
-    private static void RefuseMergesShorterThanPrefix(string path, JsonElement root)
-    {
-        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object
-            || !model.TryGetProperty("continuing_subword_prefix", out var prefixElement) || prefixElement.ValueKind != JsonValueKind.String
-            || !model.TryGetProperty("merges", out var merges) || merges.ValueKind != JsonValueKind.Array)
-            return;
-        int prefix = System.Text.Encoding.UTF8.GetByteCount(prefixElement.GetString()!);
-        if (prefix == 0) return;
-        foreach (var merge in merges.EnumerateArray())
-        {
-            string? second = merge.ValueKind switch
-            {
-                JsonValueKind.String when merge.GetString()!.Split(' ') is [_, var b] => b,
-                JsonValueKind.Array when merge.GetArrayLength() == 2 && merge[1].ValueKind == JsonValueKind.String => merge[1].GetString(),
-                _ => null,
-            };
-            if (second == null) continue;
-            var bytes = System.Text.Encoding.UTF8.GetBytes(second);
-            if (bytes.Length < prefix || (bytes.Length > prefix && (bytes[prefix] & 0xC0) == 0x80))
-                throw BadInputException.InFile(path,
-                    $"merge {merge.GetRawText()}: its second token is shorter than continuing_subword_prefix {prefixElement.GetRawText()}");
-        }
     }
 
     private static HfTokenizer LoadNative(string displayPath, string nativePath, Vocabulary vocabulary)

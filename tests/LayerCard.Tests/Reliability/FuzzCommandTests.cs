@@ -33,6 +33,17 @@ public class FuzzCommandTests
     }
 
     [Fact]
+    public void KindsRestrictTheRunAndAnUnknownKindIsBadInput()
+    {
+        var (code, output, err) = RunCli("bench", "fuzz", "--iterations", "6", "--kinds", "tokenizers");
+        Assert.True(code == 0, err + output);
+        Assert.Contains("kinds tokenizer-json, vocab-merges, tokenizer-bin", output);
+        (code, _, err) = RunCli("bench", "fuzz", "--iterations", "6", "--kinds", "tokenizer");
+        Assert.Equal(2, code);
+        Assert.Contains("--kinds tokenizer", err);
+    }
+
+    [Fact]
     public void ANonPositiveTimeoutIsBadInput()
     {
         var (code, _, err) = RunCli("bench", "fuzz", "--timeout-seconds", "0");

@@ -30,6 +30,28 @@ public class FuzzTests(ITestOutputHelper output)
             Assert.True(summary.Count(kind, FuzzOutcome.Refused) > 0, $"no {kind} case was refused");
     }
 
+    /// <summary>
+    /// The section mutations build decoder Strips, FixedLengths and Precompiled normalizers that the Rust library
+    /// would panic on: before the checks in TokenizerJsonChecks such a run aborted the test host. Now every case
+    /// ends loaded or refused, and each kind of section is both refused (crafted) and loaded (valid) somewhere.
+    /// </summary>
+    [Fact]
+    public void CraftedTokenizerSectionsAreRefusedAndValidOnesLoad()
+    {
+        using var fuzzer = new Fuzzer(new FuzzOptions { Seed = 3, Kinds = [FuzzKinds.TokenizerJson] });
+        var results = new List<FuzzResult>();
+        var summary = fuzzer.Run(400, results.Add);
+        foreach (var failure in summary.Failures.Take(20)) output.WriteLine(failure.ToString());
+        Assert.True(summary.FailureCount == 0, $"{summary.FailureCount} failures, first: {summary.Failures.FirstOrDefault()}");
+        foreach (var section in new[] { "Strip", "FixedLength", "Precompiled" })
+        {
+            var crafted = results.Where(r => r.Case.Description.Contains($" {section} ", StringComparison.Ordinal)).ToList();
+            output.WriteLine($"{section}: {crafted.Count} cases, {crafted.Count(r => r.Outcome == FuzzOutcome.Refused)} refused");
+            Assert.Contains(crafted, r => r.Outcome == FuzzOutcome.Refused && r.Detail.Contains($"({section}): ", StringComparison.Ordinal));
+            Assert.Contains(crafted, r => r.Outcome == FuzzOutcome.Loaded);
+        }
+    }
+
     [Fact]
     public void SeedFilesLoadAndPassTheConsistencyChecks()
     {
