@@ -27,20 +27,26 @@ public static class CardCommands
         var lr = new Option<double>("--lr") { Description = "learning rate of the probe runs", DefaultValueFactory = _ => cardDefaults.LearningRate };
         var fullSteps = new Option<int>("--finetune-steps") { Description = "steps of the full-layer fine-tune the card is weighed against", DefaultValueFactory = _ => cardDefaults.FullFineTuneSteps };
         var validation = new Option<int>("--validation-examples") { DefaultValueFactory = _ => cardDefaults.ValidationExamples };
-        var output = new Option<string>("--out") { Description = "card.json to write", Required = true };
+        var output = new Option<string?>("--out") { Description = "card.json to write (required unless --shard builds one shard)" };
         var html = new Option<string?>("--html") { Description = "also write a self-contained HTML report (and PNG charts beside it)" };
         var noCache = new Option<bool>("--no-cache") { Description = "rebuild even if a card with the same model, data and settings exists" };
+        var shard = new Option<string?>("--shard") { Description = "i/n: build shard i of n (0-based) into --stats-out; combine the n shards with `layercard card merge`" };
+        var statsOut = new Option<string?>("--stats-out") { Description = "folder the shard's statistics go to (with --shard)" };
         var common = new CommonOptions();
         var command = new Command("card", "Build the Layer Card: per-layer residual signal, activation energy, coupling, cost and measured gain.")
         {
-            targets, rank, alpha, calibration, eps, probeSteps, probeLayers, noProbes, batch, lr, fullSteps, validation, output, html, noCache,
+            targets, rank, alpha, calibration, eps, probeSteps, probeLayers, noProbes, batch, lr, fullSteps, validation, output, html, noCache, shard, statsOut,
         };
+        command.Subcommands.Add(Merge(stdout));
         o.AddTo(command, withEvalData: true);
         common.AddTo(command);
         command.SetAction(parsed =>
         {
             var device = common.Apply(parsed);
-            var outPath = Path.GetFullPath(parsed.GetValue(output)!);
+            var shardText = parsed.GetValue(shard);
+            if ((shardText is null) != (parsed.GetValue(statsOut) is null))
+                throw new BadInputException("--shard and --stats-out go together: --shard i/n --stats-out DIR builds shard i of n into DIR");
+            if (shardText is null && parsed.GetValue(output) is null) throw new BadInputException("--out is required (the card.json to write), or --shard i/n --stats-out DIR for one shard");
             var request = defaults with
             {
                 Model = parsed.GetValue(o.Model)!, Tokenizer = parsed.GetValue(o.Tokenizer), Data = parsed.GetValue(o.Data)!,
@@ -53,9 +59,17 @@ public static class CardCommands
                     BatchSize = parsed.GetValue(batch), LearningRate = parsed.GetValue(lr), FullFineTuneSteps = parsed.GetValue(fullSteps),
                     ValidationExamples = parsed.GetValue(validation), Seed = parsed.GetValue(o.Seed),
                 },
-                ProgressPath = outPath + ".progress.json",
+                ProgressPath = parsed.GetValue(output) is string o2 ? Path.GetFullPath(o2) + ".progress.json" : null,
                 CacheFolder = parsed.GetValue(noCache) ? null : Path.Combine(Assets.CacheRoot(), "cards"),
             };
+            if (shardText is not null)
+            {
+                var spec = ShardSpec.Parse(shardText, "shard");
+                var (_, written) = CardRecipe.ExecuteShard(request, spec, Path.GetFullPath(parsed.GetValue(statsOut)!), device, new SynchronousProgress(stdout));
+                stdout.WriteLine($"wrote shard {spec.Index} of {spec.Count}: {written}");
+                return ExitCodes.Success;
+            }
+            var outPath = Path.GetFullPath(parsed.GetValue(output)!);
             var (card, reused) = CardRecipe.Execute(request, device, new SynchronousProgress(stdout));
             if (reused) stdout.WriteLine($"[card] reusing the cached card for the same model, data and settings ({card.CacheKey})");
             card.Save(outPath);
@@ -68,6 +82,23 @@ public static class CardCommands
                 var pngs = CardReport.SavePngs(card, Path.Combine(Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full)));
                 stdout.WriteLine($"wrote {full} and {pngs.Count} PNG charts");
             }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>layercard card merge: the card of one pass from every shard of it.</summary>
+    private static Command Merge(TextWriter stdout)
+    {
+        var inputs = new Argument<string[]>("stats") { Description = "shard files or --stats-out folders holding every shard of one card", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--out") { Description = "card.json to write", Required = true };
+        var command = new Command("merge", "Combine the shards of a card (layercard card --shard i/n --stats-out DIR) into the card of a single pass.") { inputs, output };
+        command.SetAction(parsed =>
+        {
+            var outPath = Path.GetFullPath(parsed.GetValue(output)!);
+            var card = CardRecipe.Merge(parsed.GetValue(inputs)!.Select(Path.GetFullPath).ToList(), outPath);
+            stdout.WriteLine(CardSummary.ToMarkdown(card));
+            stdout.WriteLine($"wrote {outPath}");
             return ExitCodes.Success;
         });
         return command;

@@ -78,7 +78,26 @@ public static class CardBuilder
     /// <summary>Builds the card of <paramref name="loaded"/> on <paramref name="data"/>.</summary>
     /// <param name="key">The card's cache key (<see cref="CacheKey"/>), recorded in the card.</param>
     public static CardDocument Build(LoadedModel loaded, string modelReference, string dataReference, TaskData data, CardSettings settings, string key,
-        Device device, IProgress<string>? progress = null, ProbeJournal? journal = null)
+        Device device, IProgress<string>? progress = null, ProbeJournal? journal = null) =>
+        BuildPart(loaded, modelReference, dataReference, data, settings, key, device, progress, journal, ShardSpec.Whole).Card;
+
+    /// <summary>
+    /// Shard <paramref name="shard"/> of the card (<see cref="CardShard"/>): the whole-pass signals, and the
+    /// function-space finite differences on the shard's part of the calibration batches. Probes are not sharded.
+    /// </summary>
+    public static CardShard BuildShard(LoadedModel loaded, string modelReference, string dataReference, TaskData data, CardSettings settings, string key,
+        ShardSpec shard, Device device, IProgress<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(loaded);
+        ArgumentNullException.ThrowIfNull(shard);
+        if (settings.ProbeSteps.HasValue && !settings.NoProbes)
+            throw BadInputException.ForField("probe_steps", "cannot be combined with a shard: probe runs are not split across shards (build the card without probes)");
+        var (card, part) = BuildPart(loaded, modelReference, dataReference, data, settings, key, device, progress, null, shard);
+        return new CardShard(shard.Index, shard.Count, CardShard.TokenizerFingerprint(loaded.Tokenizer), card, part);
+    }
+
+    private static (CardDocument Card, FunctionSpacePart Part) BuildPart(LoadedModel loaded, string modelReference, string dataReference, TaskData data, CardSettings settings, string key,
+        Device device, IProgress<string>? progress, ProbeJournal? journal, ShardSpec shard)
     {
         settings.Validate();
         var clock = Stopwatch.StartNew();
@@ -98,7 +117,9 @@ public static class CardBuilder
         var signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress);
         var forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device);
         progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
-        var functionSpace = FunctionSpaceProbe.Measure(model, calibration, targets, new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction), device);
+        var part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction),
+            device, shard.Index, shard.Count);
+        var functionSpace = FunctionSpacePart.Combine([part]);
         var functionGains = functionSpace.LayerGains();
         var signalSeconds = signal.FirstPassSeconds + signal.SecondPassSeconds + functionSpace.Seconds;
 
@@ -129,7 +150,7 @@ public static class CardBuilder
         var allLayerStep = probes?.AllLayers.StepSeconds ?? TimeAllLayerStep(settings, model, layerCount, targets, trainSet, device, progress);
         var fullSeconds = allLayerStep * settings.FullFineTuneSteps;
         var cardSeconds = clock.Elapsed.TotalSeconds;
-        return new CardDocument
+        return (new CardDocument
         {
             CacheKey = key,
             Created = DateTimeOffset.UtcNow,
@@ -147,7 +168,7 @@ public static class CardBuilder
             Predictiveness = predictiveness,
             Timing = new CardTiming(signalSeconds, forwardBackward, signalSeconds / Math.Max(forwardBackward, 1e-9), probeSeconds, cardSeconds,
                 settings.FullFineTuneSteps, fullSeconds, cardSeconds / fullSeconds),
-        };
+        }, part);
     }
 
     /// <summary>The modules the card adapts: the settings' targets, or the family's defaults.</summary>

@@ -31,6 +31,32 @@ public static class CardRecipe
         return Build(loaded, request.Model, request.Data, data, request.Card, request.CacheFolder, request.ProgressPath, device, progress);
     }
 
+    /// <summary>
+    /// Builds shard <paramref name="shard"/> of the card a request asks for and writes it into <paramref name="statsFolder"/>
+    /// (no cache: each shard is one job's output); returns the shard and the file written.
+    /// </summary>
+    public static (CardShard Shard, string Path) ExecuteShard(CardRequest request, ShardSpec shard, string statsFolder, Device device, IProgress<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Card.Validate();
+        request.DataPlan.Validate();
+        using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
+        var data = RecipeData.Load(request, request.DataPlan, loaded.RequireTokenizer(), evalDataIsTest: false);
+        var targets = CardBuilder.Targets(request.Card, loaded.Model);
+        var key = CardBuilder.CacheKey(loaded.ContentHash, data, request.Card, targets);
+        var result = CardBuilder.BuildShard(loaded, request.Model, request.Data, data, request.Card, key, shard, device, progress);
+        return (result, result.Save(statsFolder));
+    }
+
+    /// <summary>Merges the shards found in <paramref name="paths"/> (files or folders) into the card of one pass and writes it to <paramref name="output"/>.</summary>
+    public static CardDocument Merge(IReadOnlyList<string> paths, string output)
+    {
+        var files = CardShard.Find(paths);
+        var card = CardShard.Merge(files.Select(f => (f, CardShard.Load(f))).ToList());
+        card.Save(output);
+        return card;
+    }
+
     /// <summary>The card of an already loaded model on already prepared data, through the cache and the probe journal.</summary>
     public static (CardDocument Card, bool Reused) Build(LoadedModel loaded, string modelReference, string dataReference, TaskData data, CardSettings settings,
         string? cacheFolder, string? progressPath, Device device, IProgress<string>? progress)

@@ -67,6 +67,37 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
 }
 
 /// <summary>
+/// The function-space pass over one part of the calibration batches, as sums (not yet divided by the target tokens),
+/// so that parts measured by separate jobs add up to the pass over every batch.
+/// </summary>
+/// <param name="Part">Which part (0-based).</param>
+/// <param name="Parts">How many parts the batches were dealt into.</param>
+/// <param name="SlopeSums">Per layer: Σ over the part's target tokens of the summed loss's derivative along the layer's step.</param>
+/// <param name="CurvatureSums">Per pair of layers: Σ over the part's target tokens of the Gauss-Newton curvature.</param>
+/// <param name="TargetTokens">Target tokens in the part.</param>
+/// <param name="FisherTrace">Per layer: the FIM-LoRA score over every batch (the same in every part).</param>
+/// <param name="Direction">Which first step was measured.</param>
+/// <param name="GradientSeconds">Time of the gradient pass (over every batch).</param>
+/// <param name="Seconds">Time of this part's whole pass.</param>
+public sealed record FunctionSpacePart(int Part, int Parts, double[] SlopeSums, double[][] CurvatureSums, long TargetTokens, IReadOnlyList<double> FisherTrace,
+    StepDirection Direction, double GradientSeconds, double Seconds)
+{
+    /// <summary>The pass over every batch from all of its parts: sums added, divided by the target tokens; seconds added (the compute spent).</summary>
+    public static FunctionSpaceResult Combine(IReadOnlyList<FunctionSpacePart> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Count == 0) throw new ArgumentException("no parts to combine", nameof(parts));
+        int layers = parts[0].SlopeSums.Length;
+        long targets = parts.Sum(p => p.TargetTokens);
+        if (targets == 0) throw new InvalidOperationException("the parts hold no target tokens");
+        var slopes = Enumerable.Range(0, layers).Select(l => parts.Sum(p => p.SlopeSums[l]) / targets).ToList();
+        var curvature = Enumerable.Range(0, layers)
+            .Select(i => (IReadOnlyList<double>)Enumerable.Range(0, layers).Select(j => parts.Sum(p => p.CurvatureSums[i][j]) / targets).ToList()).ToList();
+        return new FunctionSpaceResult(slopes, curvature, parts[0].FisherTrace, parts[0].Direction, parts.Sum(p => p.GradientSeconds), parts.Sum(p => p.Seconds));
+    }
+}
+
+/// <summary>
 /// The function-space signal: where a rank-r LoRA's first step moves the model's outputs, measured with the real
 /// curvature of the cross-entropy. Fresh adapters (A seeded, B zero) go on every target module of every layer; one
 /// backward pass per calibration batch gives each B's gradient; each layer's first step (all its B moving by the
@@ -83,8 +114,19 @@ public static class FunctionSpaceProbe
     public const long ChunkBytes = 64L << 20;
 
     /// <summary>Measures the signal of every layer on <paramref name="calibration"/> with adapters on <paramref name="targets"/>.</summary>
-    public static FunctionSpaceResult Measure(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device)
+    public static FunctionSpaceResult Measure(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device) =>
+        FunctionSpacePart.Combine([MeasurePart(model, calibration, targets, options, device, 0, 1)]);
+
+    /// <summary>
+    /// The pass with its finite differences on part <paramref name="part"/> of <paramref name="parts"/> of the
+    /// calibration batches (every parts-th batch from the part-th): the first steps still come from the gradient over
+    /// every batch, so every part measures along the same directions, and the parts' sums add up to the whole pass.
+    /// </summary>
+    public static FunctionSpacePart MeasurePart(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device, int part, int parts)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(parts, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(part);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(part, parts);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(calibration);
         var clock = Stopwatch.StartNew();
@@ -106,12 +148,14 @@ public static class FunctionSpaceProbe
         NativeMemory.ReturnFreeMemoryToTheSystem();
         var slopes = new double[layerCount];
         var curvature = new double[layerCount, layerCount];
+        long partTargets = 0;
         try
         {
             using var noGrad = no_grad();
-            for (int b = 0; b < batches.Count; b++)
+            for (int b = part; b < batches.Count; b += parts)
             {
                 using var scope = NewDisposeScope();
+                partTargets += batches[b].TargetTokens;
                 var (h0, labels, index) = TargetHidden(model, sweep, b, device);
                 var deltas = new List<Tensor>(layerCount);
                 for (int l = 0; l < layerCount; l++)
@@ -133,9 +177,8 @@ public static class FunctionSpaceProbe
         {
             foreach (var t in steps.SelectMany(x => x)) t.Dispose();
         }
-        var rows = Enumerable.Range(0, layerCount)
-            .Select(i => (IReadOnlyList<double>)Enumerable.Range(0, layerCount).Select(j => curvature[i, j] / totalTargets).ToList()).ToList();
-        return new FunctionSpaceResult(slopes.Select(x => x / totalTargets).ToList(), rows, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);
+        var rows = Enumerable.Range(0, layerCount).Select(i => Enumerable.Range(0, layerCount).Select(j => curvature[i, j]).ToArray()).ToArray();
+        return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
