@@ -24,8 +24,9 @@ public static class CardMemoryBench
     /// <param name="FunctionSpaceSeconds">Time of the function-space pass.</param>
     /// <param name="ForwardBackwardSeconds">One plain forward+backward over the same examples, timed just before, for the ratios.</param>
     /// <param name="Tokens">Token positions the passes averaged over.</param>
+    /// <param name="LayerPeaksMiB">The residual pass's peak above resident while each layer was probed, top layer first.</param>
     public sealed record Figures(int Layers, long Parameters, double WeightsMiB, double ResidentBeforeMiB, double ResidualPeakMiB, double ResidualSeconds,
-        double FunctionSpacePeakMiB, double FunctionSpaceSeconds, double ForwardBackwardSeconds, long Tokens);
+        double FunctionSpacePeakMiB, double FunctionSpaceSeconds, double ForwardBackwardSeconds, long Tokens, IReadOnlyList<double> LayerPeaksMiB);
 
     /// <summary>
     /// Runs the residual-signal pass and the function-space pass, every linear module probed, on a cached random
@@ -62,7 +63,7 @@ public static class CardMemoryBench
         var parameters = loaded.ParameterCount;
         const double mib = 1048576.0;
         return new Figures(layers, parameters, parameters * 4 / mib, resident / mib, residualPeak / mib, residualSeconds,
-            functionPeak / mib, functionSeconds, forwardBackward, signal.Tokens);
+            functionPeak / mib, functionSeconds, forwardBackward, signal.Tokens, stages.Peaks.Select(p => p / mib).ToList());
     }
 
     /// <summary>
@@ -75,12 +76,15 @@ public static class CardMemoryBench
 
         /// <summary>The largest stage peak above the baseline, in bytes.</summary>
         public long Max { get; private set; }
+        /// <summary>Each layer's peak above the baseline, in bytes, in the order the pass met the layers.</summary>
+        public List<long> Peaks { get; } = [];
 
         /// <summary>Records and logs the stage that just ended and starts the next.</summary>
         public void Report(string value)
         {
             var peak = MemoryMeter.PeakBytes() - baseline;
             Max = Math.Max(Max, peak);
+            if (value.StartsWith("signal pass: layer ", StringComparison.Ordinal)) Peaks.Add(peak);
             log?.Invoke($"{value}: peak {peak / 1048576.0:F0} MiB above resident before the pass");
             MemoryMeter.ResetPeak();
         }
@@ -97,25 +101,66 @@ public static class CardMemoryBench
         return (result, seconds, MemoryMeter.PeakBytes() - before);
     }
 
-    /// <summary>
-    /// Projects the residual-signal pass to <paramref name="layers"/> layers and <paramref name="tokens"/> calibration
-    /// tokens from two measured depths: time and peak grow by the measured per-layer slope, time linearly in tokens
-    /// (the forward, backward and token rows are linear in N; the N × N kernels add O(N² d), which stays below the
-    /// forward's O(N d²) while N ≤ d), and memory by the per-token rows of one layer plus the recorded residual
-    /// streams (layers × tokens × hidden floats).
-    /// </summary>
-    public static (double Seconds, double PeakMiB) Project(Figures shallow, Figures deep, ModelConfig shape, int layers, long tokens)
+    /// <summary>Weights of one decoder layer's linear modules (attention and MLP; norms left out).</summary>
+    public static double LayerWeights(ModelConfig c)
     {
-        ArgumentNullException.ThrowIfNull(shallow);
-        ArgumentNullException.ThrowIfNull(deep);
-        ArgumentNullException.ThrowIfNull(shape);
-        double span = deep.Layers - shallow.Layers;
-        double secondsPerLayer = (deep.ResidualSeconds - shallow.ResidualSeconds) / span;
-        double seconds = (shallow.ResidualSeconds + (layers - shallow.Layers) * secondsPerLayer) * tokens / shallow.Tokens;
-        double tokenScale = (double)tokens / shallow.Tokens;
-        double streams = 4.0 * layers * tokens * shape.Hidden / 1048576.0;
-        return (seconds, shallow.ResidualPeakMiB * tokenScale + streams);
+        double q = (double)c.Heads * c.HeadDim, kv = (double)c.KvHeads * c.HeadDim;
+        return c.Hidden * (q + 2 * kv) + q * c.Hidden + 3.0 * c.Hidden * c.Intermediate;
     }
+
+    /// <summary>
+    /// Matrix-product FLOPs of the residual-signal pass: a recording forward (2 per weight and token) and each layer's
+    /// forward and input-gradient backward from its recorded input (4 per weight and token; the frozen weights get no
+    /// gradient), so 6 · layer weights · layers · tokens. The N × N kernels (O(N² d) per input) are left out.
+    /// </summary>
+    public static double ResidualFlops(ModelConfig c, int layers, double tokens) => 6 * LayerWeights(c) * layers * tokens;
+
+    /// <summary>
+    /// Matrix-product FLOPs of the function-space pass: the same sweep for the adapters' gradients (6 per weight and
+    /// token), a partial forward from every layer up (layers (layers + 1) / 2 layer forwards per token) and the
+    /// output head on every layer's hidden-state change at the target tokens (2 · hidden · vocabulary per layer and
+    /// target token).
+    /// </summary>
+    public static double FunctionSpaceFlops(ModelConfig c, int layers, double tokens, double targetTokens) =>
+        6 * LayerWeights(c) * layers * tokens + 2 * LayerWeights(c) * tokens * layers * (layers + 1) / 2.0 + 2.0 * layers * c.Hidden * c.Vocab * targetTokens;
+
+    /// <summary>
+    /// Peak bytes of the residual-signal pass above the weights at <paramref name="tokens"/> calibration tokens: one
+    /// layer's token rows (every input and output gradient, float32), six N × N float64 matrices while an input is
+    /// reduced, the recorded residual streams (layers × tokens × hidden, float32), and the activations of one layer on
+    /// one batch (<paramref name="activationBytes"/>, measured: they depend on the batch, not on the calibration size).
+    /// Valid while the token form holds (tokens at most the narrowest input width); beyond it the features form needs
+    /// about 16 · d_in² bytes for its widest input instead of the N × N matrices.
+    /// </summary>
+    public static double ResidualPeakBytes(ModelConfig c, int layers, double tokens, double activationBytes)
+    {
+        double q = (double)c.Heads * c.HeadDim, kv = (double)c.KvHeads * c.HeadDim;
+        double inputs = c.Hidden + q + c.Hidden + c.Intermediate, outputs = q + 2 * kv + c.Hidden + 2.0 * c.Intermediate + c.Hidden;
+        return 4 * tokens * (inputs + outputs) + 6 * 8 * tokens * tokens + 4.0 * layers * tokens * c.Hidden + activationBytes;
+    }
+
+    /// <summary>
+    /// Projects both passes to a full model from a measured run: FLOPs by the formulas above, at the rates measured
+    /// here (FLOPs of the measured run / its seconds) and at <paramref name="gpuFlopsPerSecond"/> on paper; the residual
+    /// pass's peak by <see cref="ResidualPeakBytes"/> with the activations measured here.
+    /// </summary>
+    public static Projection Project(Figures measured, ModelConfig full, long tokens, double gpuFlopsPerSecond)
+    {
+        ArgumentNullException.ThrowIfNull(measured);
+        ArgumentNullException.ThrowIfNull(full);
+        var shape = Qwen3_8BLayers(measured.Layers);
+        double targets = tokens / 2.0; // completions are about half of a prompt/completion sequence
+        double residualRate = ResidualFlops(shape, measured.Layers, measured.Tokens) / measured.ResidualSeconds;
+        double functionRate = FunctionSpaceFlops(shape, measured.Layers, measured.Tokens, measured.Tokens) / measured.FunctionSpaceSeconds;
+        double residual = ResidualFlops(full, full.Layers, tokens), function = FunctionSpaceFlops(full, full.Layers, tokens, targets);
+        double activations = Math.Max(0, measured.ResidualPeakMiB * 1048576.0 - ResidualPeakBytes(shape, measured.Layers, measured.Tokens, 0));
+        return new Projection(full.Layers, tokens, residual, function, residual / residualRate, function / functionRate,
+            residual / gpuFlopsPerSecond, function / gpuFlopsPerSecond, ResidualPeakBytes(full, full.Layers, tokens, activations) / 1048576.0, residualRate, functionRate);
+    }
+
+    /// <summary>A full card projected from a measured run (<see cref="Project"/>); FLOPs, seconds here and on a GPU on paper, the residual pass's peak MiB above the weights.</summary>
+    public sealed record Projection(int Layers, long Tokens, double ResidualFlops, double FunctionSpaceFlops, double ResidualSecondsHere, double FunctionSpaceSecondsHere,
+        double ResidualSecondsGpu, double FunctionSpaceSecondsGpu, double ResidualPeakMiB, double ResidualRateHere, double FunctionSpaceRateHere);
 }
 
 /// <summary>Resident memory across a card over many layers: it must stay flat from layer to layer.</summary>

@@ -87,18 +87,30 @@ public static class BenchCommands
             foreach (var f in figures)
                 table.Add(f.Layers, f.Parameters, f.WeightsMiB, f.ResidentBeforeMiB, f.ForwardBackwardSeconds, f.Tokens, f.ResidualSeconds, f.ResidualSeconds / f.ForwardBackwardSeconds,
                     f.ResidualPeakMiB, f.FunctionSpaceSeconds, f.FunctionSpaceSeconds / f.ForwardBackwardSeconds, f.FunctionSpacePeakMiB);
+            var layerTable = new BenchTable("card-memory: residual pass, peak above resident while each layer is probed (top layer first; its stage includes the recording forward)",
+                "layers", "per-layer peaks MiB", "largest / smallest");
+            foreach (var f in figures)
+                layerTable.Add(f.Layers, string.Join(" ", f.LayerPeaksMiB.Select(p => p.ToString("F0", System.Globalization.CultureInfo.InvariantCulture))),
+                    f.LayerPeaksMiB.Count > 0 ? f.LayerPeaksMiB.Max() / f.LayerPeaksMiB.Min() : double.NaN);
             if (figures.Count > 1)
             {
                 var (first, last) = (figures[0], figures[^1]);
                 table.Notes.Add($"peak above resident, {last.Layers} layers against {first.Layers}: residual pass {last.ResidualPeakMiB / first.ResidualPeakMiB:0.00}x, function-space pass {last.FunctionSpacePeakMiB / first.FunctionSpacePeakMiB:0.00}x");
-                int pl = parsed.GetValue(projectLayers);
-                long pt = parsed.GetValue(projectTokens);
-                var (seconds, peak) = CardMemoryBench.Project(first, last, CardMemoryBench.Qwen3_8BLayers(pl), pl, pt);
-                table.Notes.Add($"projected residual pass, {pl} layers, {pt} tokens, here: {seconds:F0} s, peak {peak:F0} MiB above the weights " +
-                    "(time: measured per-layer slope, linear in tokens; memory: the measured peak scaled by tokens plus layers x tokens x hidden x 4 bytes of recorded streams)");
             }
+            int pl = parsed.GetValue(projectLayers);
+            long pt = parsed.GetValue(projectTokens);
+            const double Gpu = 100e12;
+            var full = CardMemoryBench.Qwen3_8BLayers(pl) with { Vocab = 151_936 };
+            var p = CardMemoryBench.Project(figures[^1], full, pt, Gpu);
+            var projection = new BenchTable($"card-memory: projected full card, Qwen3-8B shape ({pl} layers, vocabulary 151,936), {pt} calibration tokens (half of them targets)",
+                "pass", "TFLOP", "rate here GFLOP/s", "seconds here", "seconds on a GPU at 100 TFLOP/s (on paper)", "peak above weights MiB");
+            projection.Add("residual signal", p.ResidualFlops / 1e12, p.ResidualRateHere / 1e9, p.ResidualSecondsHere, p.ResidualSecondsGpu, p.ResidualPeakMiB);
+            projection.Add("function space", p.FunctionSpaceFlops / 1e12, p.FunctionSpaceRateHere / 1e9, p.FunctionSpaceSecondsHere, p.FunctionSpaceSecondsGpu, double.NaN);
+            projection.Notes.Add("FLOPs: residual 6·W·L·N; function space 6·W·L·N + W·N·L(L+1) + 2·L·hidden·vocab·T (W weights per layer, N tokens, T target tokens); " +
+                "rates are those of the measured run with the most layers; peak: 4·N·(inputs + output gradients of a layer) + 48·N² + 4·L·N·hidden bytes + the measured activations of one layer (token form, N ≤ 4096)");
+            projection.Notes.Add("the function-space pass's L(L+1)/2 partial forwards dominate a deep card; `card --shard i/n` splits exactly that part across jobs");
             table.Notes.Add(LoadNote(loadBefore));
-            shared.Finish(parsed, stdout, "card-memory", table);
+            shared.Finish(parsed, stdout, "card-memory", table, layerTable, projection);
             return ExitCodes.Success;
         });
         return command;
