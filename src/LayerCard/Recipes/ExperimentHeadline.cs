@@ -20,7 +20,8 @@ public static class ExperimentHeadline
     /// <summary>The full fine-tune a probe-free card is weighed against: this many all-layer steps at the study's measured step time.</summary>
     public const int FineTuneSteps = 300;
 
-    private static readonly string[] BaselineMethods = ["random", "even", "top", "bottom", "resnorm-top"];
+    /// <summary>The baselines whose regret at K the headline reports (the study trains their choices at K).</summary>
+    public static readonly IReadOnlyList<string> BaselineMethods = ["random", "even", "top", "bottom", "resnorm-top"];
 
     /// <summary>Appends the headline section of <paramref name="task"/> to <paramref name="md"/> and writes its two plots into <paramref name="folder"/>.</summary>
     public static void Append(StringBuilder md, ExperimentResults results, string task, string folder)

@@ -90,8 +90,9 @@ public static class ExperimentRunner
                 var sets = (exhaustive ? TruthSets(config, layerCount) : []).Concat(chosen.Values).Append(Enumerable.Range(0, layerCount).ToArray()).DistinctBy(Key).ToList();
                 var trainingSeed = config.TrainingSeed ?? seed;
                 var results = new Dictionary<string, SubsetResult>();
-                foreach (var set in sets)
+                void TrainOrReuse(int[] set)
                 {
+                    if (results.ContainsKey(Key(set))) return;
                     var cachePath = subsetCache is null ? null : Path.Combine(subsetCache, SubsetKey(loaded, task, data, set, targets, config, trainingSeed) + ".json");
                     var cached = cachePath != null && File.Exists(cachePath) ? ReadSubset(cachePath) : null;
                     var result = cached ?? TrainAndScore(loaded, tokenizer, task, data, metricData, metric, baseLoss, set, targets, config, trainingSeed, device);
@@ -100,7 +101,12 @@ public static class ExperimentRunner
                     if (recorded.Add($"{result.Task}|{result.Seed}|{Key(result.Layers)}")) subsets.Add(result);
                     log($"[{task.Name} seed {seed}] layers {LayerSelection.Format(set),-10} test gain {result.Gain,8:F4}  {RunReport.MetricName(baseEval)} {result.Metric,8:F4}  step {result.StepSeconds * 1000,7:F1} ms{(cached is null ? "" : "  (cached)")}");
                 }
+                foreach (var set in sets) TrainOrReuse(set);
                 var all = results[Key(Enumerable.Range(0, layerCount).ToArray())];
+                // The headline's K (fewest layers whose best trained set reaches 95 % of all layers): the card's and
+                // every baseline's choice of K layers are trained too, so their regret at K can be read.
+                if (exhaustive && all.Gain > 0 && results.Values.Where(r => r.Gain / all.Gain >= ExperimentHeadline.Target).Min(r => r.Layers.Count) is var k && k < layerCount)
+                    foreach (var set in HeadlineChoices(k, gainModel, card, layerCount, seed)) TrainOrReuse(set);
                 if (Truth(results, layerCount, all) is { } truth)
                     predictors.AddRange(ExperimentPredictors.Score(loaded, data, card, settings, config.PredictorProbeSteps, truth, all.TrainSeconds, device, m => log($"[{task.Name} seed {seed}] {m}"))
                         .Select(score => new PredictorResult(task.Name, seed, score)));
@@ -134,6 +140,11 @@ public static class ExperimentRunner
         "card-cost" => Planner.Choose(model, new PlanRequest(PlanObjective.Cost, TargetGain: config.TargetGain)).Layers.ToArray(),
         _ => Baselines.Choose(method, layers, config.K, seed, card),
     };
+
+    /// <summary>The card's choice of <paramref name="k"/> layers and each baseline's, as the headline compares them.</summary>
+    private static IEnumerable<int[]> HeadlineChoices(int k, GainModel model, CardDocument card, int layers, long seed) =>
+        ExperimentHeadline.BaselineMethods.Select(m => Baselines.Choose(m, layers, k, seed, card))
+            .Prepend(Planner.Choose(model, new PlanRequest(PlanObjective.Performance, Layers: k)).Layers.Order().ToArray());
 
     /// <summary>What was trained on this task and seed, as the predictor harness scores against it; null without every single layer.</summary>
     private static TrainedGains? Truth(IReadOnlyDictionary<string, SubsetResult> results, int layerCount, SubsetResult all)

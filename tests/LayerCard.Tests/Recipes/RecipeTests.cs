@@ -79,6 +79,31 @@ public class RecipeTests
         Assert.Equal(results["subsets"]!.ToJsonString(), rerun["subsets"]!.ToJsonString());
     }
 
+    /// <summary>
+    /// A study that samples the larger sets still trains the card's and every baseline's choice at the headline K, so
+    /// the headline reads a regret for each of them instead of "not trained".
+    /// </summary>
+    [Fact]
+    public void ASampledStudyTrainsEveryChoiceAtTheHeadlineK()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel(folder, layers: 4);
+        var config = new
+        {
+            name = "sampled", model, seeds = new[] { 0 }, k = 1, steps = 3, batch_size = 4, learning_rate = 0.01, targets = new[] { "q_proj", "v_proj" },
+            exhaustive = true, exhaustive_max_size = 1, sampled_sizes = new[] { 2, 3 }, samples_per_size = 1, calibration_examples = 8,
+            predictor_probe_steps = new[] { 2 }, output_directory = folder.Path,
+            tasks = new[] { new { name = "counting", data = CountingTask(folder, 48), max_length = 32, eval_limit = 8 } },
+        };
+        File.WriteAllText(folder["study.json"], JsonSerializer.Serialize(config));
+        var (code, output, err) = RunCli("experiment", "--config", folder["study.json"], "--threads", "1");
+        Assert.True(code == 0, err + output);
+        var markdown = File.ReadAllText(folder["sampled/results.md"]);
+        var headline = markdown[markdown.IndexOf("how few layers reach", StringComparison.Ordinal)..];
+        Assert.Matches(@"\n\|\s*0\s*\|", headline);
+        Assert.False(headline.Contains("not trained", StringComparison.Ordinal), headline);
+    }
+
     [Fact]
     public void AStudyWithABadRankNamesTheConfigAndItsFieldNotAnOption()
     {
