@@ -47,6 +47,8 @@ public static class CardCommands
             if ((shardText is null) != (parsed.GetValue(statsOut) is null))
                 throw new BadInputException("--shard and --stats-out go together: --shard i/n --stats-out DIR builds shard i of n into DIR");
             if (shardText is null && parsed.GetValue(output) is null) throw new BadInputException("--out is required (the card.json to write), or --shard i/n --stats-out DIR for one shard");
+            if (shardText is not null && (parsed.GetValue(output) is not null || parsed.GetValue(html) is not null))
+                throw new BadInputException("--out and --html belong to the merged card: `layercard card merge DIR --out card.json` writes it once every shard is done");
             var request = defaults with
             {
                 Model = parsed.GetValue(o.Model)!, Tokenizer = parsed.GetValue(o.Tokenizer), Data = parsed.GetValue(o.Data)!,

@@ -90,10 +90,17 @@ public static class CardBuilder
     {
         ArgumentNullException.ThrowIfNull(loaded);
         ArgumentNullException.ThrowIfNull(shard);
-        if (settings.ProbeSteps.HasValue && !settings.NoProbes)
-            throw BadInputException.ForField("probe_steps", "cannot be combined with a shard: probe runs are not split across shards (build the card without probes)");
+        RequireShardable(settings);
         var (card, part) = BuildPart(loaded, modelReference, dataReference, data, settings, key, device, progress, null, shard);
         return new CardShard(shard.Index, shard.Count, CardShard.TokenizerFingerprint(loaded.Tokenizer), card, part);
+    }
+
+    /// <summary>Refuses settings a shard cannot build: probe runs are not split across shards.</summary>
+    public static void RequireShardable(CardSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.ProbeSteps.HasValue && !settings.NoProbes)
+            throw BadInputException.ForField("probe_steps", "cannot be combined with a shard: probe runs are not split across shards (build the card without probes)");
     }
 
     private static (CardDocument Card, FunctionSpacePart Part) BuildPart(LoadedModel loaded, string modelReference, string dataReference, TaskData data, CardSettings settings, string key,

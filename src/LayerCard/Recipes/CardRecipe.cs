@@ -39,6 +39,7 @@ public static class CardRecipe
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Card.Validate();
+        CardBuilder.RequireShardable(request.Card);
         request.DataPlan.Validate();
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
         var data = RecipeData.Load(request, request.DataPlan, loaded.RequireTokenizer(), evalDataIsTest: false);
