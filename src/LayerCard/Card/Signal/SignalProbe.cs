@@ -77,6 +77,37 @@ public static partial class SignalProbe
         return result;
     }
 
+    /// <summary>
+    /// The features form's second run of the sweep's current layer over every batch: per token of each features-form
+    /// module, d_t'ΔW* h_t, added to <paramref name="deltas"/> by example.
+    /// </summary>
+    private static void SecondRun(LayerSweep sweep, ZeroProbe probe, List<InputGroup> groups, List<Tensor> updates,
+        IReadOnlyList<(long[] Flat, long[] Rows)> positions, IReadOnlyList<long[]> examplesOf, Device device, Tensor deltas)
+    {
+        for (int b = 0; b < sweep.Batches.Count; b++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (seen, grads) = ProbedBackward(sweep, b, probe);
+            CheckGrouping(seen, groups);
+            var index = torch.tensor(positions[b].Flat, device: device);
+            var exampleIds = torch.tensor(examplesOf[b]);
+            using var noGrad = torch.no_grad();
+            int u = 0;
+            // ΔW* was kept, in order, for the members of the features-form groups only.
+            foreach (var group in groups.Where(g => g.Form == SignalForm.Features))
+            {
+                var first = seen[group.Members[0].Slot];
+                var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
+                foreach (var member in group.Members)
+                {
+                    var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
+                    var perToken = (d * h.matmul(updates[u++].t())).sum(1).to_type(ScalarType.Float64).cpu();
+                    deltas.index_add_(0, exampleIds, perToken, 1);
+                }
+            }
+        }
+    }
+
     /// <summary>A layer without probed modules still passes the gradient down.</summary>
     private static void CarryDown(LayerSweep sweep)
     {
@@ -132,30 +163,7 @@ public static partial class SignalProbe
             }
             var clock = Stopwatch.StartNew();
             // The features form keeps no token: δ needs the layer's modules once more, now with ΔW* fixed.
-            if (updates.Count > 0)
-            {
-                for (int b = 0; b < sweep.Batches.Count; b++)
-                {
-                    using var scope = torch.NewDisposeScope();
-                    var (seen, grads) = ProbedBackward(sweep, b, probe);
-                    CheckGrouping(seen, groups);
-                    var index = torch.tensor(positions[b].Flat, device: device);
-                    var exampleIds = torch.tensor(examplesOf[b]);
-                    using var noGrad = torch.no_grad();
-                    int u = 0;
-                    foreach (var group in groups)
-                    {
-                        var first = seen[group.Members[0].Slot];
-                        var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
-                        foreach (var member in group.Members.Where(m => group.Form == SignalForm.Features))
-                        {
-                            var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
-                            var perToken = (d * h.matmul(updates[u++].t())).sum(1).to_type(ScalarType.Float64).cpu();
-                            layerDeltas.index_add_(0, exampleIds, perToken, 1);
-                        }
-                    }
-                }
-            }
+            if (updates.Count > 0) SecondRun(sweep, probe, groups, updates, positions, examplesOf, device, layerDeltas);
             var values = layerDeltas.data<double>().ToArray();
             for (int e = 0; e < values.Length; e++) deltas[layer, e] = values[e];
             layerDeltas.Dispose();
