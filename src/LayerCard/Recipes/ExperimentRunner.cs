@@ -201,6 +201,9 @@ public static class ExperimentRunner
             Steps = config.Steps, BatchSize = config.BatchSize, LearningRate = config.LearningRate, Seed = seed,
             WarmupSteps = LearningRateSchedule.DefaultWarmup(config.Steps), EvalEvery = 0,
         };
+        // Trim first: what the previous placement's evaluation left on the heap would otherwise count as resident
+        // and hide this run's peak (every increment read 0 on stories12L before).
+        MemoryMeter.ResetPeak();
         var resident = MemoryMeter.CurrentBytes();
         var trained = new Trainer(lora, options, device).Train(data.Train.Tokens, null, "experiment");
         var loss = LossEvaluation.MeanLoss(model, data.Test!.Tokens, EvaluationDefaults.BatchSize, device).MeanLoss;
