@@ -46,8 +46,7 @@ public static class ExperimentHeadline
             if (!trained.TryGetValue(Key(Enumerable.Range(0, layers).ToList()), out var all) || all.Gain <= 0) continue;
             double Fraction(SubsetResult s) => s.Gain / all.Gain;
             points.AddRange(trained.Values.Select(s => (s.Layers.Count, Fraction(s), s.StepSeconds / all.StepSeconds, "")));
-            var reaching = trained.Values.Where(s => Fraction(s) >= Target).OrderBy(s => s.Layers.Count).ThenByDescending(s => s.Gain).First();
-            int k = reaching.Layers.Count;
+            int k = SmallestSize(trained.Values, all.Gain);
             var best = trained.Values.Where(s => s.Layers.Count == k).MaxBy(s => s.Gain)!;
             var exact = k <= exactUpTo;
             // Cards that calibrated for this training seed: all of them when the training seed is fixed, else the card of the same seed.
@@ -89,6 +88,10 @@ public static class ExperimentHeadline
         md.AppendLine();
         md.AppendLine($"![gain against layers]({Path.GetFileName(byLayers)}) ![gain against time]({Path.GetFileName(byTime)})");
     }
+
+    /// <summary>The headline's K: the fewest layers of any trained placement reaching <see cref="Target"/> of the all-layer gain (positive; all layers always reach it).</summary>
+    public static int SmallestSize(IEnumerable<SubsetResult> trained, double allLayerGain) =>
+        trained.Where(s => s.Gain / allLayerGain >= Target).Min(s => s.Layers.Count);
 
     private static ScatterSeries Series(string name, IReadOnlyList<(int Size, double Gain, double Time, string Label)> points, Func<(int Size, double Gain, double Time, string Label), double> x, bool labelled = false) =>
         new(name, points.Select(x).ToList(), points.Select(p => p.Gain).ToList(), labelled ? points.Select(p => p.Label).ToList() : null);

@@ -105,7 +105,7 @@ public static class ExperimentRunner
                 var all = results[Key(Enumerable.Range(0, layerCount).ToArray())];
                 // The headline's K (fewest layers whose best trained set reaches 95 % of all layers): the card's and
                 // every baseline's choice of K layers are trained too, so their regret at K can be read.
-                if (exhaustive && all.Gain > 0 && results.Values.Where(r => r.Gain / all.Gain >= ExperimentHeadline.Target).Min(r => r.Layers.Count) is var k && k < layerCount)
+                if (exhaustive && all.Gain > 0 && ExperimentHeadline.SmallestSize(results.Values, all.Gain) is var k && k < layerCount)
                     foreach (var set in HeadlineChoices(k, gainModel, card, layerCount, seed)) TrainOrReuse(set);
                 if (Truth(results, layerCount, all) is { } truth)
                     predictors.AddRange(ExperimentPredictors.Score(loaded, data, card, settings, config.PredictorProbeSteps, truth, all.TrainSeconds, device, m => log($"[{task.Name} seed {seed}] {m}"))

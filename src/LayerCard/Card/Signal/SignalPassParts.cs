@@ -132,9 +132,10 @@ public static partial class SignalProbe
                 for (int i = 0; i < Members.Count; i++) Members[i].Signal!.AddGradient(h, gradients[i]);
                 return;
             }
-            inputRows.Add(h.detach().clone().DetachFromDisposeScope());
+            // The rows are the caller's fresh index_select results: kept as they are, not copied again.
+            inputRows.Add(h.detach().DetachFromDisposeScope());
             exampleIds.Add(examples.cpu().DetachFromDisposeScope());
-            for (int i = 0; i < Members.Count; i++) Members[i].Rows.Add(gradients[i].detach().clone().DetachFromDisposeScope());
+            for (int i = 0; i < Members.Count; i++) Members[i].Rows.Add(gradients[i].detach().DetachFromDisposeScope());
         }
 
         /// <summary>
