@@ -49,6 +49,8 @@ public static class CardMemoryBench
         }).ToList();
         var set = new TokenizedSet("synthetic", ids, 0, 0, $"{examples} x {length} tokens");
         var options = new SignalOptions(BatchSize: 2);
+        // The scope the card's builder opens over its passes (and their forward+backward).
+        using var bounded = LayerSweep.BoundedMemory(loaded.Model);
         var forwardBackward = SignalProbe.TimeForwardBackward(loaded.Model, set, options, CPU);
         var resident = MemoryMeter.CurrentBytes();
 

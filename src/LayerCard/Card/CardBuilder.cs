@@ -121,11 +121,19 @@ public static class CardBuilder
 
         progress?.Report($"signal pass over {calibration.Examples.Count} calibration examples of the training part ({calibration.TotalTokens:N0} tokens)");
         var signalOptions = new SignalOptions(settings.RidgeEps, settings.Rank, settings.BatchSize);
-        var signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress);
-        var forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device);
-        progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
-        var part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction),
-            device, shard.Index, shard.Count);
+        SignalResult signal;
+        double forwardBackward;
+        FunctionSpacePart part;
+        // One bounded-memory scope over both passes (and the forward+backward they are compared with); the LoRA
+        // steps the card is weighed against run after it, as a fine-tune would.
+        using (LayerSweep.BoundedMemory(model))
+        {
+            signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress);
+            forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device);
+            progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
+            part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction),
+                device, shard.Index, shard.Count);
+        }
         var functionSpace = FunctionSpacePart.Combine([part]);
         var functionGains = functionSpace.LayerGains();
         var signalSeconds = signal.FirstPassSeconds + signal.SecondPassSeconds + functionSpace.Seconds;

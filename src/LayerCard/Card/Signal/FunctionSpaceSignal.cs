@@ -22,7 +22,13 @@ public enum StepDirection
 /// <param name="BatchSize">Calibration examples per forward pass.</param>
 /// <param name="Seed">Seeds the fresh A matrices.</param>
 /// <param name="Direction">Gradient or Adam's sign step.</param>
-public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign);
+/// <param name="KeepInputs">
+/// Whether the finite differences start from layer inputs recorded by the gradient pass (layers × positions ×
+/// hidden floats held throughout) or recompute them with one more forward per batch (memory that does not grow with
+/// depth, L more layer forwards against the L(L+1)/2 of the differences). Default: kept for narrow layers,
+/// recomputed for wide ones (<see cref="LayerSweep.BoundedMemory"/>).
+/// </param>
+public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null);
 
 /// <summary>
 /// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean
@@ -130,6 +136,8 @@ public static class FunctionSpaceProbe
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(calibration);
         var clock = Stopwatch.StartNew();
+        // Layer by layer only bounds the memory if freed blocks really leave the process.
+        using var boundedMemory = LayerSweep.BoundedMemory(model);
         int layerCount = model.Config.Layers;
         var config = new LoraConfig(options.Rank, options.Alpha, 0, false, targets, Enumerable.Range(0, layerCount).ToList());
         using var lora = LoraModel.Inject(model, config, options.Seed);
@@ -140,9 +148,10 @@ public static class FunctionSpaceProbe
         long totalTargets = batches.Sum(b => (long)b.TargetTokens);
         if (totalTargets == 0) throw BadInputException.InFile(calibration.Source, "the calibration examples have no target tokens");
 
-        // The sweep keeps every layer's input: the gradient pass goes down a layer at a time from them, and the
-        // finite differences start from them again.
-        using var sweep = LayerSweep.Record(model, batches, device, keepInputs: true);
+        // With inputs kept, the finite differences start from the layer inputs the gradient pass recorded;
+        // otherwise each batch's forward is run again, branching off at every layer.
+        bool keepInputs = options.KeepInputs ?? !LayerSweep.IsWide(model);
+        using var sweep = LayerSweep.Record(model, batches, device, keepInputs);
         var (steps, fisher) = FirstSteps(sweep, byLayer, totalTargets, options.Direction);
         var gradientSeconds = clock.Elapsed.TotalSeconds;
         NativeMemory.ReturnFreeMemoryToTheSystem();
@@ -156,21 +165,36 @@ public static class FunctionSpaceProbe
             {
                 using var scope = NewDisposeScope();
                 partTargets += batches[b].TargetTokens;
-                var (h0, labels, index) = TargetHidden(model, sweep, b, device);
-                var deltas = new List<Tensor>(layerCount);
+                var positions = CompletionLoss.LabelledPositions(batches[b]);
+                var index = tensor(positions, device: device);
+                var labels = tensor(positions.Select(p => batches[b].Labels[p]).ToArray(), device: device);
+                var stream = keepInputs ? null : model.Embed(tensor(batches[b].InputIds, [batches[b].BatchSize, batches[b].Length], device: device));
+                var moved = new List<Tensor>(layerCount);
                 for (int l = 0; l < layerCount; l++)
                 {
-                    // Layers below l are unchanged by l's step: run from l's recorded input up.
+                    var input = stream ?? sweep.Input(l, b);
+                    // Layers below l are unchanged by l's step: run from l's input up.
                     for (int i = 0; i < byLayer[l].Count; i++) byLayer[l][i].B.copy_(steps[l][i] * Step);
-                    // Only the change at the target positions leaves the scope; the layers' intermediates do not pile up.
+                    // Only the outputs at the target positions leave the scope; the layers' intermediates do not pile up.
                     using (var layerScope = NewDisposeScope())
                     {
-                        var moved = model.HiddenFrom(l, sweep.Input(l, b));
-                        deltas.Add(((moved.reshape(-1, moved.shape[^1]).index_select(0, index) - h0) / Step).MoveToOuterDisposeScope());
+                        var hidden = model.HiddenFrom(l, input);
+                        moved.Add(hidden.reshape(-1, hidden.shape[^1]).index_select(0, index).MoveToOuterDisposeScope());
                     }
                     foreach (var adapter in byLayer[l]) adapter.B.zero_();
+                    if (stream is null) continue;
+                    using (var layerScope = NewDisposeScope())
+                    {
+                        var next = model.ResidualFrom(l, l + 1, stream).MoveToOuterDisposeScope();
+                        stream.Dispose();
+                        stream = next;
+                    }
                 }
-                Accumulate(h0, labels, deltas, model.HeadWeight, slopes, curvature);
+                var top = stream is null ? model.HiddenFrom(layerCount - 1, sweep.Input(layerCount - 1, b)) : model.FinalNorm(stream);
+                var h0 = top.reshape(-1, top.shape[^1]).index_select(0, index);
+                // In place: the logit-space differences need the hidden-state differences only.
+                foreach (var m in moved) m.sub_(h0).div_(Step);
+                Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
             }
         }
         finally
@@ -218,17 +242,6 @@ public static class FunctionSpaceProbe
             if (l > 0) sweep.Descend();
         }
         return (steps.ToList(), fisher);
-    }
-
-    /// <summary>Final hidden states at batch <paramref name="batch"/>'s labelled positions (from the top layer's recorded input), those labels and the positions.</summary>
-    private static (Tensor Hidden, Tensor Labels, Tensor Index) TargetHidden(CausalLM model, LayerSweep sweep, int batch, Device device)
-    {
-        var hidden = model.HiddenFrom(model.Config.Layers - 1, sweep.Input(model.Config.Layers - 1, batch));
-        var flat = hidden.reshape(-1, hidden.shape[^1]);
-        var positions = CompletionLoss.LabelledPositions(sweep.Batches[batch]);
-        var index = tensor(positions, device: device);
-        var labels = tensor(positions.Select(p => sweep.Batches[batch].Labels[p]).ToArray(), device: device);
-        return (flat.index_select(0, index), labels, index);
     }
 
     /// <summary>

@@ -35,6 +35,8 @@ public static partial class SignalProbe
         var adapted = Enumerable.Range(0, layers).SelectMany(l => model.LayerLinears(l).Values).FirstOrDefault(m => m.Adapter != null);
         if (adapted != null) throw new InvalidOperationException($"the signal pass needs the frozen model without adapters, but {adapted.Path} has one");
 
+        // One layer's statistics at a time only bounds the memory if freed blocks really leave the process.
+        using var boundedMemory = LayerSweep.BoundedMemory(model);
         MemoryMeter.ResetPeak();
         var batches = BatchSampler.Batches(set, options.BatchSize).ToList();
         var positions = batches.Select(ValidPositions).ToList();
