@@ -128,11 +128,14 @@ public static class CardBuilder
         // steps the card is weighed against run after it, as a fine-tune would.
         using (LayerSweep.BoundedMemory(model))
         {
-            signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress);
-            forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device);
+            var functionOptions = new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction);
+            // The residual pass's sweep also gives the fresh adapters' gradient: the function-space pass needs no sweep of its own.
+            using var freshGradient = FunctionSpaceProbe.GradientToGather(model, calibration, targets, functionOptions);
+            signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress, freshGradient);
+            // Two batches give the ratio's denominator; all of them would add a forward+backward to the card's cost.
+            forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device, maxBatches: 2);
             progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
-            part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction),
-                device, shard.Index, shard.Count);
+            part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, functionOptions, device, shard.Index, shard.Count, freshGradient);
         }
         var functionSpace = FunctionSpacePart.Combine([part]);
         var functionGains = functionSpace.LayerGains();

@@ -103,4 +103,44 @@ public class FunctionSpaceSignalTests
         for (int l = 0; l < config.Layers; l++)
             Assert.True(model.HiddenFrom(l, inputs[l]).allclose(full, rtol: 1e-5, atol: 1e-5), $"from layer {l}");
     }
+
+    [Theory]
+    [InlineData("llama", StepDirection.Gradient, 1e-5)]
+    [InlineData("gpt2", StepDirection.Gradient, 1e-5)]
+    [InlineData("llama", StepDirection.Sign, 1e-4)]
+    public void TheGradientGatheredByTheResidualPassGivesTheSameSignalAsTheFunctionSpaceSweep(string family, StepDirection direction, double tolerance)
+    {
+        var config = family == "llama" ? TinyModels.Llama(layers: 3) : TinyModels.Gpt2(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
+        var set = SignalProbeTests.FakeSet(config.Vocab, 8, 3);
+        var targets = family == "llama" ? new[] { "q_proj", "v_proj", "down_proj" } : new[] { "c_attn", "c_fc" };
+        var options = new FunctionSpaceOptions(4, 8, 4, 11, direction);
+        var own = FunctionSpaceProbe.Measure(model, set, targets, options, CPU);
+
+        using var gathered = FunctionSpaceProbe.GradientToGather(model, set, targets, options);
+        SignalProbe.Run(model, set, targets, new SignalOptions(BatchSize: 4), CPU, freshGradient: gathered);
+        var shared = FunctionSpacePart.Combine([FunctionSpaceProbe.MeasurePart(model, set, targets, options, CPU, 0, 1, gathered)]);
+
+        for (int i = 0; i < own.Slopes.Count; i++)
+        {
+            Assert.Equal(own.FisherTrace[i], shared.FisherTrace[i], own.FisherTrace[i] * tolerance);
+            Assert.Equal(own.Slopes[i], shared.Slopes[i], Math.Abs(own.Slopes[i]) * tolerance);
+            for (int j = 0; j < own.Slopes.Count; j++)
+                Assert.Equal(own.Curvature[i][j], shared.Curvature[i][j], Math.Abs(own.Curvature[i][i]) * tolerance);
+        }
+    }
+
+    [Fact]
+    public void AGradientGatheredForOtherAdaptersIsRefused()
+    {
+        var config = TinyModels.Llama(layers: 2);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
+        var set = SignalProbeTests.FakeSet(config.Vocab, 8, 3);
+        string[] targets = ["q_proj", "v_proj"];
+        using var gathered = FunctionSpaceProbe.GradientToGather(model, set, targets, new FunctionSpaceOptions(4, 8, 4, Seed: 11));
+        SignalProbe.Run(model, set, targets, new SignalOptions(BatchSize: 4), CPU, freshGradient: gathered);
+        // Another seed draws other A matrices: the gathered gradient is not of them.
+        var error = Assert.Throws<InvalidOperationException>(() => FunctionSpaceProbe.MeasurePart(model, set, targets, new FunctionSpaceOptions(4, 8, 4, Seed: 12), CPU, 0, 1, gathered));
+        Assert.Contains("not of the adapters seeded here", error.Message);
+    }
 }

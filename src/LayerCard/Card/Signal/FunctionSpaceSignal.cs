@@ -119,6 +119,22 @@ public static class FunctionSpaceProbe
     /// <summary>Bytes the centred logit changes of one chunk of positions may take (every layer's, float64): 64 MiB.</summary>
     public const long ChunkBytes = 64L << 20;
 
+    /// <summary>
+    /// An empty fresh-adapter gradient for the residual-signal pass to gather (<see cref="SignalProbe.Run"/>), so that
+    /// <see cref="MeasurePart"/> over the same calibration set and options needs no gradient sweep of its own.
+    /// </summary>
+    public static FreshLoraGradient GradientToGather(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(options);
+        return FreshLoraGradient.For(model, FreshAdapters(model, targets, options), options.Seed, BatchSampler.Batches(calibration, options.BatchSize).ToList());
+    }
+
+    /// <summary>The fresh adapters the pass measures: the options' rank and alpha on every target module of every layer, no dropout.</summary>
+    private static LoraConfig FreshAdapters(CausalLM model, IReadOnlyList<string> targets, FunctionSpaceOptions options) =>
+        new(options.Rank, options.Alpha, 0, false, targets, Enumerable.Range(0, model.Config.Layers).ToList());
+
     /// <summary>Measures the signal of every layer on <paramref name="calibration"/> with adapters on <paramref name="targets"/>.</summary>
     public static FunctionSpaceResult Measure(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device) =>
         FunctionSpacePart.Combine([MeasurePart(model, calibration, targets, options, device, 0, 1)]);
@@ -128,7 +144,12 @@ public static class FunctionSpaceProbe
     /// calibration batches (every parts-th batch from the part-th): the first steps still come from the gradient over
     /// every batch, so every part measures along the same directions, and the parts' sums add up to the whole pass.
     /// </summary>
-    public static FunctionSpacePart MeasurePart(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device, int part, int parts)
+    /// <remarks>
+    /// With <paramref name="gradient"/> (gathered by the residual-signal pass over the same batches, fresh adapters
+    /// of the same seed, rank and targets) the pass runs no gradient sweep of its own: only the finite differences.
+    /// </remarks>
+    public static FunctionSpacePart MeasurePart(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, FunctionSpaceOptions options, Device device, int part, int parts,
+        FreshLoraGradient? gradient = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(parts, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(part);
@@ -139,8 +160,7 @@ public static class FunctionSpaceProbe
         // Layer by layer only bounds the memory if freed blocks really leave the process.
         using var boundedMemory = LayerSweep.BoundedMemory(model);
         int layerCount = model.Config.Layers;
-        var config = new LoraConfig(options.Rank, options.Alpha, 0, false, targets, Enumerable.Range(0, layerCount).ToList());
-        using var lora = LoraModel.Inject(model, config, options.Seed);
+        using var lora = LoraModel.Inject(model, FreshAdapters(model, targets, options), options.Seed);
         var byLayer = Enumerable.Range(0, layerCount)
             .Select(l => lora.Adapters.Where(a => a.Key.StartsWith(model.LayerPrefix(l), StringComparison.Ordinal)).OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => a.Value).ToList())
             .ToList();
@@ -150,9 +170,10 @@ public static class FunctionSpaceProbe
 
         // With inputs kept, the finite differences start from the layer inputs the gradient pass recorded;
         // otherwise each batch's forward is run again, branching off at every layer.
-        bool keepInputs = options.KeepInputs ?? !LayerSweep.IsWide(model);
-        using var sweep = LayerSweep.Record(model, batches, device, keepInputs);
-        var (steps, fisher) = FirstSteps(sweep, byLayer, totalTargets, options.Direction);
+        // A gradient from the residual pass leaves no recorded inputs to start from.
+        bool keepInputs = gradient is null && (options.KeepInputs ?? !LayerSweep.IsWide(model));
+        using var sweep = gradient is null ? LayerSweep.Record(model, batches, device, keepInputs) : null;
+        var (steps, fisher) = sweep is null ? GivenSteps(gradient!, byLayer, options.Direction) : FirstSteps(sweep, byLayer, totalTargets, options.Direction);
         var gradientSeconds = clock.Elapsed.TotalSeconds;
         NativeMemory.ReturnFreeMemoryToTheSystem();
         var slopes = new double[layerCount];
@@ -172,7 +193,7 @@ public static class FunctionSpaceProbe
                 var moved = new List<Tensor>(layerCount);
                 for (int l = 0; l < layerCount; l++)
                 {
-                    var input = stream ?? sweep.Input(l, b);
+                    var input = stream ?? sweep!.Input(l, b);
                     // Layers below l are unchanged by l's step: run from l's input up.
                     for (int i = 0; i < byLayer[l].Count; i++) byLayer[l][i].B.copy_(steps[l][i] * Step);
                     // Only the outputs at the target positions leave the scope; the layers' intermediates do not pile up.
@@ -190,7 +211,7 @@ public static class FunctionSpaceProbe
                         stream = next;
                     }
                 }
-                var top = stream is null ? model.HiddenFrom(layerCount - 1, sweep.Input(layerCount - 1, b)) : model.FinalNorm(stream);
+                var top = stream is null ? model.HiddenFrom(layerCount - 1, sweep!.Input(layerCount - 1, b)) : model.FinalNorm(stream);
                 var h0 = top.reshape(-1, top.shape[^1]).index_select(0, index);
                 // In place: the logit-space differences need the hidden-state differences only.
                 foreach (var m in moved) m.sub_(h0).div_(Step);
@@ -203,6 +224,34 @@ public static class FunctionSpaceProbe
         }
         var rows = Enumerable.Range(0, layerCount).Select(i => Enumerable.Range(0, layerCount).Select(j => curvature[i, j]).ToArray()).ToArray();
         return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Each layer's first step from a gradient the residual pass gathered (its A matrices must be the ones injected here).</summary>
+    private static (List<List<Tensor>> Steps, double[] Fisher) GivenSteps(FreshLoraGradient gradient, List<List<LoraAdapter>> byLayer, StepDirection kind)
+    {
+        var steps = new List<List<Tensor>>(byLayer.Count);
+        using var noGrad = no_grad();
+        foreach (var adapters in byLayer)
+        {
+            var paths = adapters.Select(a => a.Target.Path).ToList();
+            foreach (var (adapter, path) in adapters.Zip(paths))
+                if (!gradient.Covers(path) || !adapter.A.allclose(gradient.A(path), rtol: 0, atol: 0))
+                    throw new InvalidOperationException($"the gathered gradient is not of the adapters seeded here (at {path})");
+            steps.Add(DescentStep(paths.Select(gradient.Gradient).ToList(), kind));
+        }
+        return (steps, gradient.FisherTrace.ToArray());
+    }
+
+    /// <summary>A descent direction over all of a layer's B together (minus the gradient or its sign), normalised to unit norm.</summary>
+    private static List<Tensor> DescentStep(IReadOnlyList<Tensor> gradients, StepDirection kind)
+    {
+        using var noGrad = no_grad();
+        var raw = gradients.Select(t => kind == StepDirection.Sign ? t.sign() : t.clone()).ToList();
+        var norm = Math.Sqrt(raw.Sum(t => t.square().sum().to_type(ScalarType.Float64).item<double>()));
+        // Descent: minus the gradient (or its sign), so a positive step lowers the loss to first order.
+        var step = raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
+        foreach (var t in raw) t.Dispose();
+        return step;
     }
 
     /// <summary>
@@ -231,14 +280,8 @@ public static class FunctionSpaceProbe
                     sums[i].add_(grads[i] / totalTargets);
                 }
             }
-            using (no_grad())
-            {
-                var raw = sums.Select(t => kind == StepDirection.Sign ? t.sign() : t.clone()).ToList();
-                var norm = Math.Sqrt(raw.Sum(t => t.square().sum().to_type(ScalarType.Float64).item<double>()));
-                // Descent: minus the gradient (or its sign), so a positive step lowers the loss to first order.
-                steps[l] = raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
-                foreach (var t in raw.Concat(sums)) t.Dispose();
-            }
+            steps[l] = DescentStep(sums, kind);
+            foreach (var t in sums) t.Dispose();
             if (l > 0) sweep.Descend();
         }
         return (steps.ToList(), fisher);

@@ -21,8 +21,13 @@ namespace LayerCard.Card;
 /// </summary>
 public static partial class SignalProbe
 {
-    /// <summary>Pass an empty target list to probe every linear module of every layer.</summary>
-    public static SignalResult Run(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, SignalOptions options, Device device, IProgress<string>? progress = null)
+    /// <summary>
+    /// Pass an empty target list to probe every linear module of every layer. With <paramref name="freshGradient"/>
+    /// the pass also gathers the fresh-adapter gradient the function-space pass starts from (its modules must be
+    /// probed here).
+    /// </summary>
+    public static SignalResult Run(CausalLM model, TokenizedSet calibration, IReadOnlyList<string> targets, SignalOptions options, Device device, IProgress<string>? progress = null,
+        FreshLoraGradient? freshGradient = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(calibration);
@@ -60,7 +65,7 @@ public static partial class SignalProbe
         {
             var mine = modules.Where(m => m.Layer == layer).ToList();
             if (mine.Count == 0) CarryDown(sweep);
-            else secondSeconds += ProbeLayer(model, sweep, mine, positions, examplesOf, tokens, options, device, signals, energies, deltas);
+            else secondSeconds += ProbeLayer(model, sweep, mine, positions, examplesOf, tokens, options, device, signals, energies, deltas, freshGradient);
             if (layer > 0) sweep.Descend();
             progress?.Report($"signal pass: layer {layer} done ({layers - layer}/{layers})");
         }
@@ -126,7 +131,7 @@ public static partial class SignalProbe
     /// </summary>
     private static double ProbeLayer(CausalLM model, LayerSweep sweep, IReadOnlyList<ModuleEntry> mine, IReadOnlyList<(long[] Flat, long[] Rows)> positions,
         IReadOnlyList<long[]> examplesOf, long tokens, SignalOptions options, Device device,
-        List<(ModuleEntry, ResidualSignal)> signals, List<(int, ActivationEnergy)> energies, double[,] deltas)
+        List<(ModuleEntry, ResidualSignal)> signals, List<(int, ActivationEnergy)> energies, double[,] deltas, FreshLoraGradient? freshGradient)
     {
         var probe = new ZeroProbe(mine.Select(m => m.Module));
         var installed = new List<AdaptableLinear>();
@@ -153,7 +158,11 @@ public static partial class SignalProbe
                 {
                     var first = seen[group.Members[0].Slot];
                     var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
-                    group.Add(h, group.Members.Select(m => grads[m.Slot].reshape(-1, m.Entry.Module.OutFeatures).index_select(0, index)).ToList(), exampleIds);
+                    var rows = group.Members.Select(m => grads[m.Slot].reshape(-1, m.Entry.Module.OutFeatures).index_select(0, index)).ToList();
+                    if (freshGradient != null)
+                        foreach (var (member, d) in group.Members.Zip(rows))
+                            if (freshGradient.Covers(member.Entry.Module.Path)) freshGradient.Add(member.Entry.Module.Path, h, d, sweep.Batches[b].TargetTokens);
+                    group.Add(h, rows, exampleIds);
                 }
             }
             int layer = mine[0].Layer;
@@ -181,9 +190,11 @@ public static partial class SignalProbe
 
     /// <summary>
     /// Seconds for one plain forward+backward over the same calibration batches (the gradient reaches every layer,
-    /// as in LoRA training, but nothing is accumulated), so the card can report the signal pass's cost ratio.
+    /// as in LoRA training, but nothing is accumulated), so the card can report the signal pass's cost ratio. With
+    /// <paramref name="maxBatches"/> only that many batches run and the time is scaled to all of them (the batches
+    /// have one size, so the scaling is proportional).
     /// </summary>
-    public static double TimeForwardBackward(CausalLM model, TokenizedSet calibration, SignalOptions options, Device device)
+    public static double TimeForwardBackward(CausalLM model, TokenizedSet calibration, SignalOptions options, Device device, int maxBatches = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(calibration);
@@ -200,14 +211,17 @@ public static partial class SignalProbe
             first.Probe = probe;
             model.GradientStartLayer = 0;
             using var grad = torch.enable_grad();
+            ArgumentOutOfRangeException.ThrowIfLessThan(maxBatches, 1);
             var batches = BatchSampler.Batches(set, options.BatchSize).ToList();
+            var timed = batches.Take(maxBatches).ToList();
             var clock = Stopwatch.StartNew();
-            foreach (var batch in batches)
+            foreach (var batch in timed)
             {
                 using var scope = torch.NewDisposeScope();
                 ForwardBackward(model, batch, device, probe);
             }
-            return clock.Elapsed.TotalSeconds;
+            long all = batches.Sum(b => (long)b.BatchSize * b.Length), run = timed.Sum(b => (long)b.BatchSize * b.Length);
+            return clock.Elapsed.TotalSeconds * all / Math.Max(run, 1);
         }
         finally
         {
