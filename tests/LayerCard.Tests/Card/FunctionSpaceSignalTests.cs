@@ -26,9 +26,9 @@ public class FunctionSpaceSignalTests
         var recomputed = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: false);
         for (int i = 0; i < kept.Slopes.Count; i++)
         {
-            Assert.Equal(kept.Slopes[i], recomputed.Slopes[i], Math.Abs(kept.Slopes[i]) * 1e-6);
+            Assert.Equal(kept.Slopes[i], recomputed.Slopes[i], Math.Abs(kept.Slopes[i]) * 1e-5);
             for (int j = 0; j < kept.Slopes.Count; j++)
-                Assert.Equal(kept.Curvature[i][j], recomputed.Curvature[i][j], Math.Abs(kept.Curvature[i][i]) * 1e-6);
+                Assert.Equal(kept.Curvature[i][j], recomputed.Curvature[i][j], Math.Abs(kept.Curvature[i][i]) * 1e-5);
         }
     }
 
@@ -105,8 +105,8 @@ public class FunctionSpaceSignalTests
     }
 
     [Theory]
-    [InlineData("llama", StepDirection.Gradient, 1e-5)]
-    [InlineData("gpt2", StepDirection.Gradient, 1e-5)]
+    [InlineData("llama", StepDirection.Gradient, 1e-4)]
+    [InlineData("gpt2", StepDirection.Gradient, 1e-4)]
     [InlineData("llama", StepDirection.Sign, 1e-4)]
     public void TheGradientGatheredByTheResidualPassGivesTheSameSignalAsTheFunctionSpaceSweep(string family, StepDirection direction, double tolerance)
     {
