@@ -18,10 +18,10 @@ public static class CardMemoryBench
     /// <summary>What the card's two signal passes cost on one model; sizes in MiB, times in seconds.</summary>
     /// <param name="WeightsMiB">The fp32 weights (parameters x 4 bytes).</param>
     /// <param name="ResidentBeforeMiB">Resident memory just before the passes.</param>
-    /// <param name="ResidualPeakMiB">Peak resident memory during the residual-signal pass (resnorm, energy, coupling) above resident before it.</param>
+    /// <param name="ResidualPeakMiB">Peak resident memory during the residual-signal pass (resnorm, energy, coupling, and the gathering of the function-space pass's gradient) above resident before it.</param>
     /// <param name="ResidualSeconds">Time of the residual-signal pass.</param>
-    /// <param name="FunctionSpacePeakMiB">Peak during the function-space pass (the card's default signal) above resident before it.</param>
-    /// <param name="FunctionSpaceSeconds">Time of the function-space pass.</param>
+    /// <param name="FunctionSpacePeakMiB">Peak during the function-space pass's finite differences (the card's default signal, its gradient gathered by the residual pass) above resident before it.</param>
+    /// <param name="FunctionSpaceSeconds">Time of the function-space pass's finite differences.</param>
     /// <param name="ForwardBackwardSeconds">One plain forward+backward over the same examples, timed just before, for the ratios.</param>
     /// <param name="Tokens">Token positions the passes averaged over.</param>
     /// <param name="LayerPeaksMiB">The residual pass's peak above resident while each layer was probed, top layer first.</param>
@@ -57,11 +57,15 @@ public static class CardMemoryBench
         MemoryMeter.ResetPeak();
         var stages = new StagePeaks(log);
         var clock = Stopwatch.StartNew();
-        var signal = SignalProbe.Run(loaded.Model, set, [], options, CPU, stages);
+        // As the card runs them: the residual pass gathers the fresh adapters' gradient, then the function-space
+        // pass runs its finite differences from it.
+        var targets = loaded.Model.LayerLinears(0).Keys.ToList();
+        var functionOptions = new FunctionSpaceOptions(8, 16, options.BatchSize, 0);
+        using var gathered = FunctionSpaceProbe.GradientToGather(loaded.Model, set, targets, functionOptions);
+        var signal = SignalProbe.Run(loaded.Model, set, [], options, CPU, stages, gathered);
         var residualSeconds = clock.Elapsed.TotalSeconds;
         var residualPeak = Math.Max(stages.Max, MemoryMeter.PeakBytes() - resident);
-        var targets = loaded.Model.LayerLinears(0).Keys.ToList();
-        var (_, functionSeconds, functionPeak) = Peak(() => FunctionSpaceProbe.Measure(loaded.Model, set, targets, new FunctionSpaceOptions(8, 16, options.BatchSize, 0), CPU));
+        var (_, functionSeconds, functionPeak) = Peak(() => FunctionSpaceProbe.MeasurePart(loaded.Model, set, targets, functionOptions, CPU, 0, 1, gathered));
         var parameters = loaded.ParameterCount;
         const double mib = 1048576.0;
         return new Figures(layers, parameters, parameters * 4 / mib, resident / mib, residualPeak / mib, residualSeconds,
@@ -118,13 +122,13 @@ public static class CardMemoryBench
     public static double ResidualFlops(ModelConfig c, int layers, double tokens) => 6 * LayerWeights(c) * layers * tokens;
 
     /// <summary>
-    /// Matrix-product FLOPs of the function-space pass: the same sweep for the adapters' gradients (6 per weight and
-    /// token), a partial forward from every layer up (layers (layers + 1) / 2 layer forwards per token) and the
-    /// output head on every layer's hidden-state change at the target tokens (2 · hidden · vocabulary per layer and
-    /// target token).
+    /// Matrix-product FLOPs of the function-space pass as the card runs it (its gradient gathered by the residual
+    /// pass): the forward that recomputes each layer's input (2 per weight and token), a partial forward from every
+    /// layer up (layers (layers + 1) / 2 layer forwards per token) and the output head on every layer's hidden-state
+    /// change at the target tokens (2 · hidden · vocabulary per layer and target token).
     /// </summary>
     public static double FunctionSpaceFlops(ModelConfig c, int layers, double tokens, double targetTokens) =>
-        6 * LayerWeights(c) * layers * tokens + 2 * LayerWeights(c) * tokens * layers * (layers + 1) / 2.0 + 2.0 * layers * c.Hidden * c.Vocab * targetTokens;
+        2 * LayerWeights(c) * layers * tokens + 2 * LayerWeights(c) * tokens * layers * (layers + 1) / 2.0 + 2.0 * layers * c.Hidden * c.Vocab * targetTokens;
 
     /// <summary>
     /// Peak bytes of the residual-signal pass above the weights at <paramref name="tokens"/> calibration tokens: one

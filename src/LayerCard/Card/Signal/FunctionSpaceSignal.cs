@@ -160,7 +160,8 @@ public static class FunctionSpaceProbe
         // Layer by layer only bounds the memory if freed blocks really leave the process.
         using var boundedMemory = LayerSweep.BoundedMemory(model);
         int layerCount = model.Config.Layers;
-        using var lora = LoraModel.Inject(model, FreshAdapters(model, targets, options), options.Seed);
+        var config = FreshAdapters(model, targets, options);
+        var lora = LoraModel.Inject(model, config, options.Seed);
         var byLayer = Enumerable.Range(0, layerCount)
             .Select(l => lora.Adapters.Where(a => a.Key.StartsWith(model.LayerPrefix(l), StringComparison.Ordinal)).OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => a.Value).ToList())
             .ToList();
@@ -173,7 +174,18 @@ public static class FunctionSpaceProbe
         // A gradient from the residual pass leaves no recorded inputs to start from.
         bool keepInputs = gradient is null && (options.KeepInputs ?? !LayerSweep.IsWide(model));
         using var sweep = gradient is null ? LayerSweep.Record(model, batches, device, keepInputs) : null;
-        var (steps, fisher) = sweep is null ? GivenSteps(gradient!, byLayer, options.Direction) : FirstSteps(sweep, byLayer, totalTargets, options.Direction);
+        List<List<Tensor>> steps, aMatrices;
+        double[] fisher;
+        try
+        {
+            (steps, fisher) = sweep is null ? GivenSteps(gradient!, byLayer, options.Direction) : FirstSteps(sweep, byLayer, totalTargets, options.Direction);
+            aMatrices = byLayer.Select(adapters => adapters.Select(a => a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
+        }
+        finally
+        {
+            // The differences move one layer at a time: adapters on every layer would only add zero branches above it.
+            lora.Dispose();
+        }
         var gradientSeconds = clock.Elapsed.TotalSeconds;
         NativeMemory.ReturnFreeMemoryToTheSystem();
         var slopes = new double[layerCount];
@@ -194,15 +206,14 @@ public static class FunctionSpaceProbe
                 for (int l = 0; l < layerCount; l++)
                 {
                     var input = stream ?? sweep!.Input(l, b);
-                    // Layers below l are unchanged by l's step: run from l's input up.
-                    for (int i = 0; i < byLayer[l].Count; i++) byLayer[l][i].B.copy_(steps[l][i] * Step);
+                    // Layers below l are unchanged by l's step: run from l's input up, with l's adapters alone.
                     // Only the outputs at the target positions leave the scope; the layers' intermediates do not pile up.
                     using (var layerScope = NewDisposeScope())
+                    using (StepOn(model, config, options.Seed, l, aMatrices[l], steps[l]))
                     {
                         var hidden = model.HiddenFrom(l, input);
                         moved.Add(hidden.reshape(-1, hidden.shape[^1]).index_select(0, index).MoveToOuterDisposeScope());
                     }
-                    foreach (var adapter in byLayer[l]) adapter.B.zero_();
                     if (stream is null) continue;
                     using (var layerScope = NewDisposeScope())
                     {
@@ -220,10 +231,24 @@ public static class FunctionSpaceProbe
         }
         finally
         {
-            foreach (var t in steps.SelectMany(x => x)) t.Dispose();
+            foreach (var t in steps.Concat(aMatrices).SelectMany(x => x)) t.Dispose();
         }
         var rows = Enumerable.Range(0, layerCount).Select(i => Enumerable.Range(0, layerCount).Select(j => curvature[i, j]).ToArray()).ToArray();
         return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Fresh adapters on layer <paramref name="layer"/> alone, with the pass's A matrices and B = <see cref="Step"/> times the layer's unit first step; dispose to take them out.</summary>
+    private static LoraModel StepOn(CausalLM model, LoraConfig config, long seed, int layer, IReadOnlyList<Tensor> a, IReadOnlyList<Tensor> step)
+    {
+        var lora = LoraModel.Inject(model, config with { Layers = [layer] }, seed);
+        var adapters = lora.Adapters.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => x.Value).ToList();
+        using var noGrad = no_grad();
+        for (int i = 0; i < adapters.Count; i++)
+        {
+            adapters[i].A.copy_(a[i]);
+            adapters[i].B.copy_(step[i] * Step);
+        }
+        return lora;
     }
 
     /// <summary>Each layer's first step from a gradient the residual pass gathered (its A matrices must be the ones injected here).</summary>
