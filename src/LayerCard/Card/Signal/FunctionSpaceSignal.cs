@@ -105,11 +105,13 @@ public sealed record FunctionSpacePart(int Part, int Parts, double[] SlopeSums, 
 
 /// <summary>
 /// The function-space signal: where a rank-r LoRA's first step moves the model's outputs, measured with the real
-/// curvature of the cross-entropy. Fresh adapters (A seeded, B zero) go on every target module of every layer; one
-/// backward pass per calibration batch gives each B's gradient; each layer's first step (all its B moving by the
-/// gradient or by Adam's sign step) is pushed through the layers from its own up by a forward finite difference, and the logit change Δz
-/// at every target token gives the slopes and the curvature between layers. After the gradient pass: one forward and
-/// L partial forwards (from layer l up, about (L + 1)/2 layers' worth each) per calibration batch, no backward.
+/// curvature of the cross-entropy. Fresh adapters (A seeded, B zero) go on every target module of every layer; a
+/// layer sweep gives each B's gradient (or the residual-signal pass gathers it, <see cref="FreshLoraGradient"/>);
+/// each layer's first step (all its B moving by the gradient or by Adam's sign step) is pushed through the layers
+/// from its own up by a forward finite difference, with that layer's adapters alone, and the logit change Δz at
+/// every target token gives the slopes and the curvature between layers. After the gradient: per calibration batch
+/// L partial forwards (from layer l up, about (L + 1)/2 layers' worth each) and, unless the inputs were kept, one
+/// forward that recomputes them; no backward.
 /// </summary>
 public static class FunctionSpaceProbe
 {
