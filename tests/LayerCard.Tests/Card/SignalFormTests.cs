@@ -52,4 +52,31 @@ public class SignalFormTests
             Assert.Equal(expected.ResNorm, auto.Modules[m].ResNorm, expected.ResNorm * 1e-9);
         }
     }
+
+    /// <summary>
+    /// The features form's δ (the coupling's per-example first-order change) from its kept token rows equals the δ of
+    /// a second run of each layer: the same coupling, and no second run's time.
+    /// </summary>
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void FeatureRowsKeptGiveTheSameCouplingAsASecondRun(string family)
+    {
+        var config = family == "gpt2" ? TinyModels.Gpt2(layers: 3) : TinyModels.Llama(layers: 3);
+        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 21));
+        var set = SignalProbeTests.FakeSet(config.Vocab, 40, 21);
+        var progress = new SignalProbeTests.Collect();
+        var kept = SignalProbe.Run(model, set, [], new SignalOptions(BatchSize: 3, Form: SignalForm.Features), CPU, progress);
+        // Σ_e δ_e = −N resnorm² per layer: the kept rows give δ at the right scale, not only the right correlations.
+        Assert.True(SignalProbeTests.CheckError(progress.Messages) < 1e-4);
+        var secondRun = SignalProbe.Run(model, set, [], new SignalOptions(BatchSize: 3, Form: SignalForm.Features, FeatureRowBytes: 0), CPU);
+
+        Assert.Equal(0, kept.SecondPassSeconds);
+        Assert.True(secondRun.SecondPassSeconds > 0);
+        for (int i = 0; i < config.Layers; i++)
+            for (int j = 0; j < config.Layers; j++)
+                Assert.True(Math.Abs(kept.SignedCorrelation[i, j] - secondRun.SignedCorrelation[i, j]) < 1e-5, $"coupling {i},{j}: {kept.SignedCorrelation[i, j]} against {secondRun.SignedCorrelation[i, j]}");
+        foreach (var (k, r) in kept.Modules.Zip(secondRun.Modules))
+            Assert.Equal(r.ResNorm, k.ResNorm, r.ResNorm * 1e-9);
+    }
 }

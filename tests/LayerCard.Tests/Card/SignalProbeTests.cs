@@ -68,13 +68,13 @@ public class SignalProbeTests(ITestOutputHelper output)
     }
 
     /// <summary>The second pass's Σ_e δ_{l,e} must equal −N resnorm²_l; the probe reports the relative error.</summary>
-    private static double CheckError(IEnumerable<string> messages)
+    internal static double CheckError(IEnumerable<string> messages)
     {
         var line = messages.Single(m => m.StartsWith("signal pass check", StringComparison.Ordinal));
         return double.Parse(Regex.Match(line, @"error (\S+)").Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
-    private sealed class Collect : IProgress<string>
+    internal sealed class Collect : IProgress<string>
     {
         public List<string> Messages { get; } = [];
         public void Report(string value) => Messages.Add(value);

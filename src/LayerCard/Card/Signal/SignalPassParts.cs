@@ -55,7 +55,7 @@ public static partial class SignalProbe
         return (seen, grads);
     }
 
-    private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules, long tokens, SignalForm form)
+    private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules, long tokens, SignalForm form, long featureRowBytes)
     {
         var entryOf = modules.ToDictionary(m => m.Module.Path, m => m, StringComparer.Ordinal);
         var groups = new List<InputGroup>();
@@ -76,6 +76,15 @@ public static partial class SignalProbe
         }
         var missing = modules.Where(m => !seen.Any(s => ReferenceEquals(s.Module, m.Module))).ToList();
         if (missing.Count > 0) throw new InvalidOperationException($"the forward pass never called {missing[0].Module.Path}");
+        // Features-form groups keep their rows too (float32) while the layer's rows all fit the budget.
+        long budget = featureRowBytes;
+        foreach (var group in groups.Where(g => g.Form == SignalForm.Features))
+        {
+            long bytes = 4 * tokens * (group.Members[0].Entry.Module.InFeatures + group.Members.Sum(m => (long)m.Entry.Module.OutFeatures));
+            if (bytes > budget) continue;
+            group.KeepRows = true;
+            budget -= bytes;
+        }
         return groups;
     }
 
@@ -122,6 +131,8 @@ public static partial class SignalProbe
         public InputAccumulator? Input { get; }
         /// <summary>The modules that read this input.</summary>
         public List<GroupMember> Members { get; } = [];
+        /// <summary>Features form only: the token rows are kept as well, so δ needs no second run.</summary>
+        public bool KeepRows { get; set; }
 
         /// <summary>Adds one batch: the input rows, each member's gradient rows (same positions) and each row's example (CPU).</summary>
         public void Add(Tensor h, IReadOnlyList<Tensor> gradients, Tensor examples)
@@ -130,7 +141,7 @@ public static partial class SignalProbe
             {
                 Input!.Add(h);
                 for (int i = 0; i < Members.Count; i++) Members[i].Signal!.AddGradient(h, gradients[i]);
-                return;
+                if (!KeepRows) return;
             }
             // The rows are the caller's fresh index_select results: kept as they are, not copied again.
             inputRows.Add(h.detach().DetachFromDisposeScope());
@@ -140,9 +151,9 @@ public static partial class SignalProbe
 
         /// <summary>
         /// Reduces the statistics to each member's signal (into <paramref name="signals"/>) and the input's energy.
-        /// The token form adds each token's first-order loss change to <paramref name="deltas"/> by example; the
-        /// features form leaves ΔW* (float32) in <paramref name="updates"/> for a second sweep over the layer.
-        /// The sums or rows are freed.
+        /// The token form, and the features form with its rows kept, add each token's first-order loss change to
+        /// <paramref name="deltas"/> by example; otherwise the features form leaves ΔW* (float32) in
+        /// <paramref name="updates"/> for a second sweep over the layer. The sums or rows are freed.
         /// </summary>
         public ActivationEnergy Reduce(string name, SignalOptions options, List<(ModuleEntry, ResidualSignal)> signals, List<Tensor> updates, Tensor deltas)
         {
@@ -153,11 +164,21 @@ public static partial class SignalProbe
             {
                 using var r = RidgedInput.From(Input!, options.RidgeEps);
                 energy = r.Energy(name);
+                var h = KeepRows ? torch.cat(inputRows) : null;
+                var examples = KeepRows ? torch.cat(exampleIds) : null;
                 foreach (var member in Members)
                 {
                     signals.Add((member.Entry, ResidualSignal.From(member.Signal!, r, options.Rank)));
                     using var update = ResidualSignal.OptimalUpdate(member.Signal!, r);
-                    updates.Add(update.to_type(ScalarType.Float32).to(member.Entry.Module.Weight.device).DetachFromDisposeScope());
+                    var update32 = update.to_type(ScalarType.Float32).to(member.Entry.Module.Weight.device);
+                    if (!KeepRows)
+                    {
+                        updates.Add(update32.DetachFromDisposeScope());
+                        continue;
+                    }
+                    // δ per token, d_t'ΔW* h_t, from the kept rows: what the second run would compute.
+                    var d = torch.cat(member.Rows);
+                    deltas.index_add_(0, examples!, (d * h!.matmul(update32.t())).sum(1).to_type(ScalarType.Float64).cpu(), 1);
                 }
             }
             else

@@ -101,7 +101,7 @@ public static partial class SignalProbe
             using var noGrad = torch.no_grad();
             int u = 0;
             // ΔW* was kept, in order, for the members of the features-form groups only.
-            foreach (var group in groups.Where(g => g.Form == SignalForm.Features))
+            foreach (var group in groups.Where(g => g.Form == SignalForm.Features && !g.KeepRows))
             {
                 var first = seen[group.Members[0].Slot];
                 var h = first.Input.detach().reshape(-1, first.Module.InFeatures).index_select(0, index);
@@ -149,7 +149,7 @@ public static partial class SignalProbe
             {
                 using var scope = torch.NewDisposeScope();
                 var (seen, grads) = ProbedBackward(sweep, b, probe);
-                if (groups.Count == 0) groups.AddRange(Group(seen, mine, tokens, options.Form));
+                if (groups.Count == 0) groups.AddRange(Group(seen, mine, tokens, options.Form, options.FeatureRowBytes));
                 else CheckGrouping(seen, groups);
                 var index = torch.tensor(positions[b].Flat, device: device);
                 var exampleIds = torch.tensor(examplesOf[b], device: device);

@@ -19,8 +19,16 @@ public enum SignalForm
 /// <param name="BatchSize">Sequences per forward/backward of the probe pass.</param>
 /// <param name="MaxExamples">Use only the first this many calibration examples (null: all).</param>
 /// <param name="Form">How each module input's statistics are kept (<see cref="SignalForm.Auto"/>: the smaller).</param>
-public sealed record SignalOptions(double RidgeEps = 1e-3, int Rank = 8, int BatchSize = 8, int? MaxExamples = null, SignalForm Form = SignalForm.Auto)
+/// <param name="FeatureRowBytes">
+/// A features-form input group also keeps its token rows (float32 inputs and output gradients) when they fit in this
+/// many bytes, so the coupling's δ comes from them instead of a second run of the layer; 0 always runs it again.
+/// </param>
+public sealed record SignalOptions(double RidgeEps = 1e-3, int Rank = 8, int BatchSize = 8, int? MaxExamples = null, SignalForm Form = SignalForm.Auto,
+    long FeatureRowBytes = SignalOptions.DefaultFeatureRowBytes)
 {
+    /// <summary>Default <see cref="FeatureRowBytes"/>: 256 MiB (a stories12L layer's rows over 8,000 tokens take about 50 MB).</summary>
+    public const long DefaultFeatureRowBytes = 256L << 20;
+
     /// <summary>
     /// Refuses options no signal pass can use, with a <see cref="BadInputException"/> whose <see cref="BadInputException.Field"/>
     /// is the field name ("ridge_eps", "rank", "batch_size", "max_examples").
@@ -31,6 +39,7 @@ public sealed record SignalOptions(double RidgeEps = 1e-3, int Rank = 8, int Bat
         if (Rank < 1) throw BadInputException.ForField("rank", $"must be at least 1, not {Rank}");
         if (BatchSize < 1) throw BadInputException.ForField("batch_size", $"must be at least 1, not {BatchSize}");
         if (MaxExamples is < 1) throw BadInputException.ForField("max_examples", $"must be at least 1, not {MaxExamples}");
+        if (FeatureRowBytes < 0) throw BadInputException.ForField("feature_row_bytes", $"must be at least 0, not {FeatureRowBytes}");
     }
 }
 
