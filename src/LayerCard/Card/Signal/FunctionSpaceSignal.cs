@@ -181,7 +181,8 @@ public static class FunctionSpaceProbe
         try
         {
             (steps, fisher) = sweep is null ? GivenSteps(gradient!, byLayer, options.Direction) : FirstSteps(sweep, byLayer, totalTargets, options.Direction);
-            aMatrices = byLayer.Select(adapters => adapters.Select(a => a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
+            // A gathered gradient already holds the A matrices (checked equal above); otherwise keep copies.
+            aMatrices = byLayer.Select(adapters => adapters.Select(a => gradient?.A(a.Target.Path) ?? a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
         }
         finally
         {
@@ -233,7 +234,9 @@ public static class FunctionSpaceProbe
         }
         finally
         {
-            foreach (var t in steps.Concat(aMatrices).SelectMany(x => x)) t.Dispose();
+            foreach (var t in steps.SelectMany(x => x)) t.Dispose();
+            if (gradient is null)
+                foreach (var t in aMatrices.SelectMany(x => x)) t.Dispose();
         }
         var rows = Enumerable.Range(0, layerCount).Select(i => Enumerable.Range(0, layerCount).Select(j => curvature[i, j]).ToArray()).ToArray();
         return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);

@@ -55,6 +55,14 @@ public static partial class SignalProbe
         return (seen, grads);
     }
 
+    /// <summary>
+    /// Adds each token's first-order loss change under ΔW*, d_t'ΔW* h_t, to <paramref name="deltas"/> (float64, CPU)
+    /// at its example in <paramref name="exampleIds"/>; <paramref name="h"/> and <paramref name="d"/> are the input
+    /// and output-gradient rows at the same positions.
+    /// </summary>
+    private static void AddFirstOrderChanges(Tensor deltas, Tensor exampleIds, Tensor h, Tensor d, Tensor update) =>
+        deltas.index_add_(0, exampleIds, (d * h.matmul(update.t())).sum(1).to_type(ScalarType.Float64).cpu(), 1);
+
     private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules, long tokens, SignalForm form, long featureRowBytes)
     {
         var entryOf = modules.ToDictionary(m => m.Module.Path, m => m, StringComparer.Ordinal);
@@ -178,7 +186,7 @@ public static partial class SignalProbe
                     }
                     // δ per token, d_t'ΔW* h_t, from the kept rows: what the second run would compute.
                     var d = torch.cat(member.Rows);
-                    deltas.index_add_(0, examples!, (d * h!.matmul(update32.t())).sum(1).to_type(ScalarType.Float64).cpu(), 1);
+                    AddFirstOrderChanges(deltas, examples!, h!, d, update32);
                 }
             }
             else

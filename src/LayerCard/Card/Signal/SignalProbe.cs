@@ -108,8 +108,7 @@ public static partial class SignalProbe
                 foreach (var member in group.Members)
                 {
                     var d = grads[member.Slot].reshape(-1, member.Entry.Module.OutFeatures).index_select(0, index);
-                    var perToken = (d * h.matmul(updates[u++].t())).sum(1).to_type(ScalarType.Float64).cpu();
-                    deltas.index_add_(0, exampleIds, perToken, 1);
+                    AddFirstOrderChanges(deltas, exampleIds, h, d, updates[u++]);
                 }
             }
         }
