@@ -136,6 +136,7 @@ public static class CardBuilder
             forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device, maxBatches: 2);
             progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
             part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, functionOptions, device, shard.Index, shard.Count, freshGradient);
+            progress?.Report($"signal passes took {signal.FirstPassSeconds + signal.SecondPassSeconds:F2} s (residual sweep with the fresh adapters' gradient) and {part.Seconds:F2} s (function-space differences)");
         }
         var functionSpace = FunctionSpacePart.Combine([part]);
         var functionGains = functionSpace.LayerGains();

@@ -7,13 +7,13 @@ namespace LayerCard.Tests.Card;
 /// <summary>The function-space signal: forward finite differences agree with autograd, and the quadratic model behaves as one.</summary>
 public class FunctionSpaceSignalTests
 {
-    private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null)
+    private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null, bool? stackBranches = null)
     {
         var config = family == "llama" ? TinyModels.Llama(layers: 3) : TinyModels.Gpt2(layers: 3);
         var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
         var set = SignalProbeTests.FakeSet(config.Vocab, examples, 3);
         var targets = family == "llama" ? new[] { "q_proj", "v_proj", "down_proj" } : new[] { "c_attn", "c_fc" };
-        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs), CPU);
+        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches), CPU);
     }
 
     [Theory]
@@ -23,12 +23,28 @@ public class FunctionSpaceSignalTests
     {
         // Two batches, so that the recomputed forward runs per batch.
         var kept = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: true);
-        var recomputed = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: false);
-        for (int i = 0; i < kept.Slopes.Count; i++)
+        var recomputed = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: false, stackBranches: false);
+        AssertSameSignal(kept, recomputed);
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void StackingTheBranchesGivesTheSameSignalAsRunningThemOneAtATime(string family)
+    {
+        var oneAtATime = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: false, stackBranches: false);
+        var stacked = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: false, stackBranches: true);
+        AssertSameSignal(oneAtATime, stacked);
+    }
+
+    private static void AssertSameSignal(FunctionSpaceResult expected, FunctionSpaceResult actual)
+    {
+        for (int i = 0; i < expected.Slopes.Count; i++)
         {
-            Assert.Equal(kept.Slopes[i], recomputed.Slopes[i], Math.Abs(kept.Slopes[i]) * 1e-5);
-            for (int j = 0; j < kept.Slopes.Count; j++)
-                Assert.Equal(kept.Curvature[i][j], recomputed.Curvature[i][j], Math.Abs(kept.Curvature[i][i]) * 1e-5);
+            Assert.NotEqual(0, expected.Slopes[i]);
+            Assert.Equal(expected.Slopes[i], actual.Slopes[i], Math.Abs(expected.Slopes[i]) * 1e-5);
+            for (int j = 0; j < expected.Slopes.Count; j++)
+                Assert.Equal(expected.Curvature[i][j], actual.Curvature[i][j], Math.Abs(expected.Curvature[i][i]) * 1e-5);
         }
     }
 

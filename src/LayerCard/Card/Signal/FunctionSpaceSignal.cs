@@ -28,7 +28,13 @@ public enum StepDirection
 /// depth, L more layer forwards against the L(L+1)/2 of the differences). Default: kept for narrow layers,
 /// recomputed for wide ones (<see cref="LayerSweep.BoundedMemory"/>).
 /// </param>
-public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null);
+/// <param name="StackBranches">
+/// Without kept inputs: whether all layers' branches run through each layer in one call with the unperturbed stream
+/// (faster for narrow layers; holds (L + 1) × positions × hidden floats at once) or one branch at a time. Default:
+/// stacked for narrow layers.
+/// </param>
+public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null,
+    bool? StackBranches = null);
 
 /// <summary>
 /// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean
@@ -194,6 +200,10 @@ public static class FunctionSpaceProbe
         var slopes = new double[layerCount];
         var curvature = new double[layerCount, layerCount];
         long partTargets = 0;
+        // Stacked, every branch runs through a layer in one call with the unperturbed stream: far fewer, larger
+        // products for narrow layers, at the price of holding all L branches' streams at once.
+        bool stackBranches = !keepInputs && (options.StackBranches ?? !LayerSweep.IsWide(model));
+        LoraModel StepOnLayer(int l) => StepOn(model, config, options.Seed, l, aMatrices[l], steps[l]);
         try
         {
             using var noGrad = no_grad();
@@ -204,29 +214,10 @@ public static class FunctionSpaceProbe
                 var positions = CompletionLoss.LabelledPositions(batches[b]);
                 var index = tensor(positions, device: device);
                 var labels = tensor(positions.Select(p => batches[b].Labels[p]).ToArray(), device: device);
-                var stream = keepInputs ? null : model.Embed(tensor(batches[b].InputIds, [batches[b].BatchSize, batches[b].Length], device: device));
-                var moved = new List<Tensor>(layerCount);
-                for (int l = 0; l < layerCount; l++)
-                {
-                    var input = stream ?? sweep!.Input(l, b);
-                    // Layers below l are unchanged by l's step: run from l's input up, with l's adapters alone.
-                    // Only the outputs at the target positions leave the scope; the layers' intermediates do not pile up.
-                    using (var layerScope = NewDisposeScope())
-                    using (StepOn(model, config, options.Seed, l, aMatrices[l], steps[l]))
-                    {
-                        var hidden = model.HiddenFrom(l, input);
-                        moved.Add(hidden.reshape(-1, hidden.shape[^1]).index_select(0, index).MoveToOuterDisposeScope());
-                    }
-                    if (stream is null) continue;
-                    using (var layerScope = NewDisposeScope())
-                    {
-                        var next = model.ResidualFrom(l, l + 1, stream).MoveToOuterDisposeScope();
-                        stream.Dispose();
-                        stream = next;
-                    }
-                }
-                var top = stream is null ? model.HiddenFrom(layerCount - 1, sweep!.Input(layerCount - 1, b)) : model.FinalNorm(stream);
-                var h0 = top.reshape(-1, top.shape[^1]).index_select(0, index);
+                var ids = tensor(batches[b].InputIds, [batches[b].BatchSize, batches[b].Length], device: device);
+                var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, StepOnLayer)
+                    : stackBranches ? Stacked(model, ids, index, StepOnLayer)
+                    : OneBranchAtATime(model, ids, index, StepOnLayer);
                 // In place: the logit-space differences need the hidden-state differences only.
                 foreach (var m in moved) m.sub_(h0).div_(Step);
                 Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
@@ -241,6 +232,72 @@ public static class FunctionSpaceProbe
         var rows = Enumerable.Range(0, layerCount).Select(i => Enumerable.Range(0, layerCount).Select(j => curvature[i, j]).ToArray()).ToArray();
         return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);
     }
+
+    /// <summary>
+    /// The branches from recorded layer inputs: for each layer l, its input run from l up with l's step on. Returns
+    /// the unperturbed final hidden states and each branch's, at <paramref name="index"/> (flat positions).
+    /// </summary>
+    private static (Tensor Top, List<Tensor> Moved) FromKeptInputs(CausalLM model, LayerSweep sweep, int batch, Tensor index, Func<int, LoraModel> stepOn)
+    {
+        int layers = model.Config.Layers;
+        var moved = new List<Tensor>(layers);
+        for (int l = 0; l < layers; l++)
+        {
+            // Layers below l are unchanged by l's step: run from l's input up, with l's adapters alone.
+            // Only the outputs at the target positions leave the scope; the layers' intermediates do not pile up.
+            using var layerScope = NewDisposeScope();
+            using (stepOn(l)) moved.Add(Rows(model.HiddenFrom(l, sweep.Input(l, batch)), index).MoveToOuterDisposeScope());
+        }
+        return (Rows(model.HiddenFrom(layers - 1, sweep.Input(layers - 1, batch)), index), moved);
+    }
+
+    /// <summary>As <see cref="FromKeptInputs"/>, recomputing each layer's input with one more forward instead of keeping it.</summary>
+    private static (Tensor Top, List<Tensor> Moved) OneBranchAtATime(CausalLM model, Tensor ids, Tensor index, Func<int, LoraModel> stepOn)
+    {
+        int layers = model.Config.Layers;
+        var moved = new List<Tensor>(layers);
+        var stream = model.Embed(ids);
+        for (int l = 0; l < layers; l++)
+        {
+            using (var layerScope = NewDisposeScope())
+            using (stepOn(l))
+                moved.Add(Rows(model.HiddenFrom(l, stream), index).MoveToOuterDisposeScope());
+            using (var layerScope = NewDisposeScope())
+            {
+                var next = model.ResidualFrom(l, l + 1, stream).MoveToOuterDisposeScope();
+                stream.Dispose();
+                stream = next;
+            }
+        }
+        return (Rows(model.FinalNorm(stream), index), moved);
+    }
+
+    /// <summary>
+    /// As <see cref="OneBranchAtATime"/>, with every branch started so far run through each layer in one call
+    /// together with the unperturbed stream ([stream; branches] along the batch), and layer l's own branch started
+    /// by one more call with its step on: 2L layer calls instead of L(L+3)/2.
+    /// </summary>
+    private static (Tensor Top, List<Tensor> Moved) Stacked(CausalLM model, Tensor ids, Tensor index, Func<int, LoraModel> stepOn)
+    {
+        int layers = model.Config.Layers;
+        var stack = model.Embed(ids);
+        long batch = stack.shape[0];
+        for (int l = 0; l < layers; l++)
+        {
+            using var layerScope = NewDisposeScope();
+            Tensor branch;
+            using (stepOn(l)) branch = model.ResidualFrom(l, l + 1, stack.narrow(0, 0, batch));
+            var next = cat([model.ResidualFrom(l, l + 1, stack), branch]).MoveToOuterDisposeScope();
+            stack.Dispose();
+            stack = next;
+        }
+        var top = model.FinalNorm(stack);
+        var moved = Enumerable.Range(1, layers).Select(l => Rows(top.narrow(0, l * batch, batch), index)).ToList();
+        return (Rows(top.narrow(0, 0, batch), index), moved);
+    }
+
+    /// <summary>The rows of hidden states [batch, positions, hidden] at flat positions <paramref name="index"/>.</summary>
+    private static Tensor Rows(Tensor hidden, Tensor index) => hidden.reshape(-1, hidden.shape[^1]).index_select(0, index);
 
     /// <summary>Fresh adapters on layer <paramref name="layer"/> alone, with the pass's A matrices and B = <see cref="Step"/> times the layer's unit first step; dispose to take them out.</summary>
     private static LoraModel StepOn(CausalLM model, LoraConfig config, long seed, int layer, IReadOnlyList<Tensor> a, IReadOnlyList<Tensor> step)
