@@ -18,7 +18,7 @@ public static class CardCommands
         var targets = new Option<string?>("--targets") { Description = "modules the card's LoRA adapts (default q_proj,v_proj; GPT-2 attn.c_attn)" };
         var rank = new Option<int>("--rank") { DefaultValueFactory = _ => cardDefaults.Rank };
         var alpha = new Option<double>("--alpha") { DefaultValueFactory = _ => cardDefaults.Alpha };
-        var calibration = new Option<int>("--calibration-examples") { Description = "training examples the signal pass reads, chosen by --seed", DefaultValueFactory = _ => cardDefaults.CalibrationExamples };
+        var calibration = new Option<int?>("--calibration-examples") { Description = $"training examples the signal pass reads, chosen by --seed (default: {CardSettings.DefaultCalibrationExamples}, or the model's layer count if larger)" };
         var eps = new Option<double>("--ridge-eps") { Description = "ridge as a fraction of the mean eigenvalue of each input covariance", DefaultValueFactory = _ => cardDefaults.RidgeEps };
         var probeSteps = new Option<int?>("--probe-steps") { Description = "also train each layer alone (and all layers) for N LoRA steps and record measured gains and costs beside the signals (default: no probes; the card predicts from its signals)" };
         var probeLayers = new Option<string?>("--probe-layers") { Description = "layers that get probe runs (default all): 3,5,7, 2-4, top:K" };

@@ -66,8 +66,8 @@ public sealed record ExperimentConfig
     public int SamplesPerSize { get; init; } = 2;
     /// <summary>Seed of every trained placement's initialisation and data order; null uses each card seed. Fixed, the trained ground truth is shared and the seeds vary only what the cards calibrate on.</summary>
     public long? TrainingSeed { get; init; }
-    /// <summary>Calibration examples of each card's signal pass.</summary>
-    public int CalibrationExamples { get; init; } = 64;
+    /// <summary>Calibration examples of each card's signal pass; null: the card's default (<see cref="Card.CardSettings.DefaultCalibrationExamples"/>, or the layer count if larger).</summary>
+    public int? CalibrationExamples { get; init; }
     /// <summary>Steps of each card probe run; null lets the card choose within its budget.</summary>
     public int? CardProbeSteps { get; init; }
     /// <summary>Lengths of the probe runs the predictor harness scores as predictors (each layer alone and all layers, per length).</summary>

@@ -34,7 +34,7 @@ public static class ExperimentPredictors
         log($"function space (card default, sign step): single-layer gains {Format(fromCard.LayerGains())}, all layers {fromCard.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}; " +
             $"measured {Format(truth.Singles)}, all {truth.AllLayers:G3}");
         yield return PredictorScore.Of("function space, sign step (card default)", set => fromCard.SetGain(set), truth, Cost(functionSpace.Seconds), false);
-        var calibration = data.CalibrationSample(settings.CalibrationExamples, settings.Seed);
+        var calibration = data.CalibrationSample(settings.CalibrationExamplesFor(loaded.Config.Layers), settings.Seed);
         var gradient = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
             new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.Gradient), device);
         yield return PredictorScore.Of("function space, gradient step", set => gradient.SetGain(set), truth, Cost(gradient.Seconds), false);

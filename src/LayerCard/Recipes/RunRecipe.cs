@@ -39,7 +39,7 @@ public sealed record RunRequest : TaskRequest
     /// <summary>Steps of the card's optional single-layer probe runs; null (the default): none, the card plans from its signals.</summary>
     public int? ProbeSteps { get; init; }
     /// <summary>Training examples the card's signal pass reads.</summary>
-    public int CalibrationExamples { get; init; } = new CardSettings().CalibrationExamples;
+    public int? CalibrationExamples { get; init; }
     /// <summary>Seed of the calibration sample, the data order and the adapters' initialisation.</summary>
     public long Seed { get; init; }
     /// <summary>Where card.json, plan/, both adapters and report.html go.</summary>
