@@ -39,6 +39,10 @@ public static class ExperimentPredictors
             new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.Gradient), device);
         yield return PredictorScore.Of("function space, gradient step", set => gradient.SetGain(set), truth, Cost(gradient.Seconds), false);
         yield return PredictorScore.Of("FIM-LoRA (fresh B Fisher trace)", PredictorScore.Additive(gradient.FisherTrace), truth, Cost(gradient.GradientSeconds), false);
+        var topRank = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
+            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.TopRank), device);
+        log($"function space (top-rank gradient direction): single-layer gains {Format(topRank.LayerGains())}, all layers {topRank.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
+        yield return PredictorScore.Of("function space, top-rank gradient direction", set => topRank.SetGain(set), truth, Cost(topRank.Seconds), false);
 
         if (card.Probes is { } cardProbes && card.Layers.All(r => r.MeasuredGain.HasValue))
             yield return PredictorScore.Of($"probes, {cardProbes.Steps} steps (the card's --probe-steps)",

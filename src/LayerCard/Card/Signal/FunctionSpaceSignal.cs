@@ -14,6 +14,12 @@ public enum StepDirection
     Gradient,
     /// <summary>The sign of that gradient: the first step of Adam, whose first update is lr * sign(g).</summary>
     Sign,
+    /// <summary>
+    /// The best rank-r approximation of the gradient of each target module's full weight, as a LoRA (A its top r right
+    /// singular vectors, B minus the left ones times the singular values), as LoRA-GA initialises: the steepest
+    /// direction a rank-r adapter whose A has aligned with the gradient can take. Needs its own sweep.
+    /// </summary>
+    TopRank,
 }
 
 /// <summary>Settings of the function-space pass: the LoRA whose first step it measures, and how.</summary>
@@ -186,9 +192,18 @@ public static class FunctionSpaceProbe
         double[] fisher;
         try
         {
-            (steps, fisher) = sweep is null ? GivenSteps(gradient!, byLayer, options.Direction) : FirstSteps(sweep, byLayer, totalTargets, options.Direction);
-            // A gathered gradient already holds the A matrices (checked equal above); otherwise keep copies.
-            aMatrices = byLayer.Select(adapters => adapters.Select(a => gradient?.A(a.Target.Path) ?? a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
+            if (options.Direction == StepDirection.TopRank)
+            {
+                if (sweep is null) throw new InvalidOperationException("the top-rank direction needs the weights' gradient: measure it with its own sweep, not a gathered B gradient");
+                (steps, aMatrices) = TopRankSteps(sweep, byLayer, totalTargets);
+                fisher = new double[layerCount];
+            }
+            else
+            {
+                (steps, fisher) = sweep is null ? GivenSteps(gradient!, byLayer, options.Direction) : FirstSteps(sweep, byLayer, totalTargets, options.Direction);
+                // A gathered gradient already holds the A matrices (checked equal above); otherwise keep copies.
+                aMatrices = byLayer.Select(adapters => adapters.Select(a => gradient?.A(a.Target.Path) ?? a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
+            }
         }
         finally
         {
@@ -339,6 +354,53 @@ public static class FunctionSpaceProbe
         var step = raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
         foreach (var t in raw) t.Dispose();
         return step;
+    }
+
+    /// <summary>
+    /// Per layer, the gradient G of the mean completion loss with respect to each target module's frozen weight
+    /// (as [out, in]), down the sweep; its rank-r SVD U S V' gives A = V' and the step −U S, all the layer's B
+    /// together normalised to unit norm, so that B A moves the weights along −G_r.
+    /// </summary>
+    private static (List<List<Tensor>> Steps, List<List<Tensor>> A) TopRankSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, long totalTargets)
+    {
+        var steps = new List<Tensor>[byLayer.Count];
+        var aMatrices = new List<Tensor>[byLayer.Count];
+        for (int l = byLayer.Count - 1; l >= 0; l--)
+        {
+            var modules = byLayer[l].Select(a => a.Target).ToList();
+            var sums = modules.Select(m => zeros(m.OutFeatures, m.InFeatures, dtype: ScalarType.Float64).DetachFromDisposeScope()).ToList();
+            foreach (var m in modules) m.Weight.requires_grad_(true);
+            try
+            {
+                for (int b = 0; b < sweep.Batches.Count; b++)
+                {
+                    using var scope = NewDisposeScope();
+                    var grads = sweep.Backward(b, () => modules.Select(m => (Tensor)m.Weight).ToList());
+                    using var noGrad = no_grad();
+                    for (int i = 0; i < grads.Count; i++)
+                        sums[i].add_((modules[i].FanInFanOut ? grads[i].t() : grads[i]).to_type(ScalarType.Float64) / totalTargets);
+                }
+            }
+            finally
+            {
+                foreach (var m in modules) m.Weight.requires_grad_(false);
+            }
+            using (no_grad())
+            {
+                var factors = sums.Select((g, i) =>
+                {
+                    var (u, sv, vh) = linalg.svd(g, fullMatrices: false);
+                    int r = (int)Math.Min(byLayer[l][i].A.shape[0], sv.shape[0]);
+                    return (B: (u.narrow(1, 0, r) * sv.narrow(0, 0, r)).neg(), A: vh.narrow(0, 0, r));
+                }).ToList();
+                var norm = Math.Sqrt(factors.Sum(f => f.B.square().sum().item<double>()));
+                steps[l] = factors.Select(f => (norm > 0 ? f.B / norm : f.B).to_type(ScalarType.Float32).DetachFromDisposeScope()).ToList();
+                aMatrices[l] = factors.Select(f => f.A.to_type(ScalarType.Float32).DetachFromDisposeScope()).ToList();
+            }
+            foreach (var t in sums) t.Dispose();
+            if (l > 0) sweep.Descend();
+        }
+        return (steps.ToList(), aMatrices.ToList());
     }
 
     /// <summary>
