@@ -1,0 +1,116 @@
+using LayerCard.Lora;
+using static TorchSharp.torch;
+
+namespace LayerCard.Card;
+
+/// <summary>The function-space pass's directions: each layer's first step (gradient, sign or top rank) and the A matrices it moves with.</summary>
+public static partial class FunctionSpaceProbe
+{
+    /// <summary>Each layer's first step from a gradient the residual pass gathered (its A matrices must be the ones injected here).</summary>
+    private static (List<List<Tensor>> Steps, double[] Fisher) GivenSteps(FreshLoraGradient gradient, List<List<LoraAdapter>> byLayer, StepDirection kind)
+    {
+        var steps = new List<List<Tensor>>(byLayer.Count);
+        using var noGrad = no_grad();
+        foreach (var adapters in byLayer)
+        {
+            var paths = adapters.Select(a => a.Target.Path).ToList();
+            foreach (var (adapter, path) in adapters.Zip(paths))
+                if (!gradient.Covers(path) || !adapter.A.allclose(gradient.A(path), rtol: 0, atol: 0))
+                    throw new InvalidOperationException($"the gathered gradient is not of the adapters seeded here (at {path})");
+            steps.Add(DescentStep(paths.Select(gradient.Gradient).ToList(), kind));
+        }
+        return (steps, gradient.FisherTrace.ToArray());
+    }
+
+    /// <summary>A descent direction over all of a layer's B together (minus the gradient or its sign), normalised to unit norm.</summary>
+    private static List<Tensor> DescentStep(IReadOnlyList<Tensor> gradients, StepDirection kind)
+    {
+        using var noGrad = no_grad();
+        var raw = gradients.Select(t => kind == StepDirection.Sign ? t.sign() : t.clone()).ToList();
+        var norm = Math.Sqrt(raw.Sum(t => t.square().sum().to_type(ScalarType.Float64).item<double>()));
+        // Descent: minus the gradient (or its sign), so a positive step lowers the loss to first order.
+        var step = raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
+        foreach (var t in raw) t.Dispose();
+        return step;
+    }
+
+    /// <summary>
+    /// Per layer, the gradient G of the mean completion loss with respect to each target module's frozen weight
+    /// (as [out, in]), down the sweep; its rank-r SVD U S V' gives A = V' and the step −U S, all the layer's B
+    /// together normalised to unit norm, so that B A moves the weights along −G_r.
+    /// </summary>
+    private static (List<List<Tensor>> Steps, List<List<Tensor>> A) TopRankSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, long totalTargets)
+    {
+        var steps = new List<Tensor>[byLayer.Count];
+        var aMatrices = new List<Tensor>[byLayer.Count];
+        for (int l = byLayer.Count - 1; l >= 0; l--)
+        {
+            var modules = byLayer[l].Select(a => a.Target).ToList();
+            var sums = modules.Select(m => zeros(m.OutFeatures, m.InFeatures, dtype: ScalarType.Float64).DetachFromDisposeScope()).ToList();
+            foreach (var m in modules) m.Weight.requires_grad_(true);
+            try
+            {
+                for (int b = 0; b < sweep.Batches.Count; b++)
+                {
+                    using var scope = NewDisposeScope();
+                    var grads = sweep.Backward(b, () => modules.Select(m => (Tensor)m.Weight).ToList());
+                    using var noGrad = no_grad();
+                    for (int i = 0; i < grads.Count; i++)
+                        sums[i].add_((modules[i].FanInFanOut ? grads[i].t() : grads[i]).to_type(ScalarType.Float64) / totalTargets);
+                }
+            }
+            finally
+            {
+                foreach (var m in modules) m.Weight.requires_grad_(false);
+            }
+            using (no_grad())
+            {
+                var factors = sums.Select((g, i) =>
+                {
+                    var (u, sv, vh) = linalg.svd(g, fullMatrices: false);
+                    int r = (int)Math.Min(byLayer[l][i].A.shape[0], sv.shape[0]);
+                    return (B: (u.narrow(1, 0, r) * sv.narrow(0, 0, r)).neg(), A: vh.narrow(0, 0, r));
+                }).ToList();
+                var norm = Math.Sqrt(factors.Sum(f => f.B.square().sum().item<double>()));
+                steps[l] = factors.Select(f => (norm > 0 ? f.B / norm : f.B).to_type(ScalarType.Float32).DetachFromDisposeScope()).ToList();
+                aMatrices[l] = factors.Select(f => f.A.to_type(ScalarType.Float32).DetachFromDisposeScope()).ToList();
+            }
+            foreach (var t in sums) t.Dispose();
+            if (l > 0) sweep.Descend();
+        }
+        return (steps.ToList(), aMatrices.ToList());
+    }
+
+    /// <summary>
+    /// Gradient of the mean completion loss with respect to every fresh B, layer by layer down the sweep, and each
+    /// layer's empirical Fisher trace (mean over batches of the squared norm of the batch's mean-loss gradient).
+    /// Returns each layer's first step, a descent direction over all its B together, normalised to unit norm.
+    /// </summary>
+    private static (List<List<Tensor>> Steps, double[] Fisher) FirstSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, long totalTargets, StepDirection kind)
+    {
+        var batches = sweep.Batches;
+        var fisher = new double[byLayer.Count];
+        var steps = new List<Tensor>[byLayer.Count];
+        for (int l = byLayer.Count - 1; l >= 0; l--)
+        {
+            var sums = byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList();
+            for (int b = 0; b < batches.Count; b++)
+            {
+                using var scope = NewDisposeScope();
+                var grads = sweep.Backward(b, () => byLayer[l].Select(a => (Tensor)a.B).ToList());
+                using var noGrad = no_grad();
+                for (int i = 0; i < grads.Count; i++)
+                {
+                    // The sweep differentiates the summed loss; the batch's mean loss is that over its target tokens.
+                    var g = grads[i] / batches[b].TargetTokens;
+                    fisher[l] += g.square().sum().to_type(ScalarType.Float64).item<double>() / batches.Count;
+                    sums[i].add_(grads[i] / totalTargets);
+                }
+            }
+            steps[l] = DescentStep(sums, kind);
+            foreach (var t in sums) t.Dispose();
+            if (l > 0) sweep.Descend();
+        }
+        return (steps.ToList(), fisher);
+    }
+}
