@@ -10,11 +10,18 @@ public class FunctionSpaceSignalTests
 {
     private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null, bool? stackBranches = null)
     {
+        var (_, model, set, targets) = Tiny(family, examples);
+        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches), CPU);
+    }
+
+    /// <summary>A tiny random 3-layer model of the family, a fake calibration set and a few of its modules as targets.</summary>
+    private static (ModelConfig Config, CausalLM Model, LayerCard.Data.TokenizedSet Set, string[] Targets) Tiny(string family, int examples)
+    {
         var config = family == "llama" ? TinyModels.Llama(layers: 3) : TinyModels.Gpt2(layers: 3);
         var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
         var set = SignalProbeTests.FakeSet(config.Vocab, examples, 3);
         var targets = family == "llama" ? new[] { "q_proj", "v_proj", "down_proj" } : new[] { "c_attn", "c_fc" };
-        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches), CPU);
+        return (config, model, set, targets);
     }
 
     [Theory]
@@ -78,10 +85,7 @@ public class FunctionSpaceSignalTests
     {
         // One batch. Along B = −U_r S_r / |S_r| with A = V_r' the weights move by −scaling · G_r / |G_r| per unit step,
         // so the loss falls at scaling · |G_r| = scaling · sqrt(Σ_m Σ_{k≤r} σ_k²), with G from autograd here.
-        var config = family == "llama" ? TinyModels.Llama(layers: 3) : TinyModels.Gpt2(layers: 3);
-        var model = TinyModels.Build(config, TinyModels.RandomWeights(config, 7));
-        var set = SignalProbeTests.FakeSet(config.Vocab, 8, 3);
-        var targets = family == "llama" ? new[] { "q_proj", "v_proj", "down_proj" } : new[] { "c_attn", "c_fc" };
+        var (config, model, set, targets) = Tiny(family, 8);
         const int rank = 2;
         const double alpha = 8;
         var result = FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(rank, alpha, 8, 11, StepDirection.TopRank), CPU);
