@@ -27,6 +27,18 @@ public static partial class NativeMemory
         }
     }
 
+    /// <summary>
+    /// Collects the managed heap first and runs the finalizers (a tensor nobody disposed frees its native memory only
+    /// there), then returns the allocator's free memory. For passes that bound their memory layer by layer: measured
+    /// on 4 Qwen3-8B-shaped layers, the residual pass's later layers peaked 15–25 MiB lower with it (docs/benchmarks).
+    /// </summary>
+    public static void CollectAndReturnFreeMemory()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        ReturnFreeMemoryToTheSystem();
+    }
+
     /// <summary>glibc's fixed mmap threshold for <see cref="ReturnLargeBlocksAtOnce"/>: its default starting value, 128 KiB.</summary>
     public const int LowMmapThreshold = 128 << 10;
 

@@ -211,31 +211,39 @@ public static partial class FunctionSpaceProbe
             lora.Dispose();
         }
         var gradientSeconds = clock.Elapsed.TotalSeconds;
-        NativeMemory.ReturnFreeMemoryToTheSystem();
+        LayerSweep.ReleaseFreed(model);
         var slopes = new double[layerCount];
         var curvature = new double[layerCount, layerCount];
         long partTargets = 0;
         // Stacked, every branch runs through a layer in one call with the unperturbed stream: far fewer, larger
         // products for narrow layers, at the price of holding all L branches' streams at once.
-        bool stackBranches = !keepInputs && (options.StackBranches ?? !LayerSweep.IsWide(model));
+        bool wide = LayerSweep.IsWide(model);
+        bool stackBranches = !keepInputs && (options.StackBranches ?? !wide);
         LoraModel StepOnLayer(int l) => StepOn(model, config, options.Seed, l, aMatrices[l], steps[l]);
+        void MeasureBatch(int b)
+        {
+            using var scope = NewDisposeScope();
+            var batch = batches[b];
+            var positions = CompletionLoss.LabelledPositions(batch);
+            var index = tensor(positions, device: device);
+            var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
+            var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
+            var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, StepOnLayer)
+                : stackBranches ? Stacked(model, ids, index, StepOnLayer)
+                : OneBranchAtATime(model, ids, index, StepOnLayer);
+            // In place: the logit-space differences need the hidden-state differences only.
+            foreach (var m in moved) m.sub_(h0).div_(Step);
+            Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
+        }
         try
         {
             using var noGrad = no_grad();
             for (int b = part; b < batches.Count; b += parts)
             {
-                using var scope = NewDisposeScope();
                 partTargets += batches[b].TargetTokens;
-                var positions = CompletionLoss.LabelledPositions(batches[b]);
-                var index = tensor(positions, device: device);
-                var labels = tensor(positions.Select(p => batches[b].Labels[p]).ToArray(), device: device);
-                var ids = tensor(batches[b].InputIds, [batches[b].BatchSize, batches[b].Length], device: device);
-                var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, StepOnLayer)
-                    : stackBranches ? Stacked(model, ids, index, StepOnLayer)
-                    : OneBranchAtATime(model, ids, index, StepOnLayer);
-                // In place: the logit-space differences need the hidden-state differences only.
-                foreach (var m in moved) m.sub_(h0).div_(Step);
-                Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
+                MeasureBatch(b);
+                // On wide layers each batch starts from what is live: the last batch's leftovers go back at once.
+                if (wide) NativeMemory.CollectAndReturnFreeMemory();
             }
         }
         finally

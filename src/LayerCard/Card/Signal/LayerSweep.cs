@@ -66,7 +66,7 @@ public sealed class LayerSweep : IDisposable
             }
         }
         // The forward's intermediates are freed: start the layers from the resident size of the recorded streams alone.
-        Common.NativeMemory.ReturnFreeMemoryToTheSystem();
+        ReleaseFreed(model);
         return new LayerSweep(model, batches, device, inputs, keepInputs);
     }
 
@@ -159,7 +159,17 @@ public sealed class LayerSweep : IDisposable
         Layer--;
         // The layer above's statistics and activations are gone: hand the memory back, so that the resident size
         // (what a scheduler limits) stays at one layer's worth instead of the allocator's high-water mark.
-        Common.NativeMemory.ReturnFreeMemoryToTheSystem();
+        ReleaseFreed(model);
+    }
+
+    /// <summary>
+    /// Hands freed memory back to the system; on wide layers the managed heap is collected first, so that tensors
+    /// left to the finalizer go too (a few milliseconds, nothing next to a wide layer's work).
+    /// </summary>
+    internal static void ReleaseFreed(CausalLM model)
+    {
+        if (IsWide(model)) Common.NativeMemory.CollectAndReturnFreeMemory();
+        else Common.NativeMemory.ReturnFreeMemoryToTheSystem();
     }
 
     /// <summary>Frees the recorded inputs and gradients.</summary>
