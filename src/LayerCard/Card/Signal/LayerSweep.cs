@@ -22,10 +22,12 @@ public sealed class LayerSweep : IDisposable
     private readonly Tensor?[] downstream;
 
     private readonly bool keepInputs;
+    private readonly SpilledStreams? spilled;
 
-    private LayerSweep(CausalLM model, IReadOnlyList<Batch> batches, Device device, List<Tensor>[] inputs, bool keepInputs)
+    private LayerSweep(CausalLM model, IReadOnlyList<Batch> batches, Device device, List<Tensor>[] inputs, bool keepInputs, SpilledStreams? spilled)
     {
         this.keepInputs = keepInputs;
+        this.spilled = spilled;
         this.model = model;
         this.device = device;
         this.inputs = inputs;
@@ -44,30 +46,47 @@ public sealed class LayerSweep : IDisposable
     /// <summary>
     /// Runs one forward pass per batch without autograd and keeps every layer's input (detached). With
     /// <paramref name="keepInputs"/> the inputs stay after the sweep has passed a layer (for a caller that runs
-    /// from them again afterwards); otherwise each layer's are freed as the sweep descends below it.
+    /// from them again afterwards); otherwise each layer's are freed as the sweep descends below it, and with
+    /// <paramref name="spill"/> (default: on wide layers, <see cref="IsWide"/>) the layers below the top wait on disk
+    /// and are read back as the sweep reaches them, so the streams held in memory are one layer's at any depth.
     /// </summary>
-    public static LayerSweep Record(CausalLM model, IReadOnlyList<Batch> batches, Device device, bool keepInputs = false)
+    public static LayerSweep Record(CausalLM model, IReadOnlyList<Batch> batches, Device device, bool keepInputs = false, bool? spill = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batches);
         int layers = model.Config.Layers;
         var inputs = Enumerable.Range(0, layers).Select(_ => new List<Tensor>(batches.Count)).ToArray();
-        using var noGrad = no_grad();
-        foreach (var batch in batches)
+        var spilled = !keepInputs && (spill ?? IsWide(model)) && layers > 1 ? new SpilledStreams(layers) : null;
+        try
         {
-            using var scope = NewDisposeScope();
-            var stream = model.Embed(tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device));
-            for (int l = 0; l < layers; l++)
+            using var noGrad = no_grad();
+            foreach (var batch in batches)
             {
-                inputs[l].Add(stream.detach().DetachFromDisposeScope());
-                // A scope per layer: only the stream leaves it, so a layer's intermediates are freed before the next.
-                using var layerScope = NewDisposeScope();
-                stream = model.ResidualFrom(l, l + 1, inputs[l][^1]).MoveToOuterDisposeScope();
+                using var scope = NewDisposeScope();
+                var stream = model.Embed(tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device));
+                for (int l = 0; l < layers; l++)
+                {
+                    var input = stream.detach();
+                    // The top layer is swept first: its inputs stay; the others wait on disk when spilling.
+                    if (spilled is null || l == layers - 1) inputs[l].Add(input.DetachFromDisposeScope());
+                    else spilled.Write(l, input);
+                    // A scope per layer: only the stream leaves it, so a layer's intermediates are freed before the next.
+                    using var layerScope = NewDisposeScope();
+                    var next = model.ResidualFrom(l, l + 1, input).MoveToOuterDisposeScope();
+                    if (spilled is not null && l < layers - 1) input.Dispose();
+                    stream = next;
+                }
             }
+        }
+        catch
+        {
+            spilled?.Dispose();
+            foreach (var t in inputs.SelectMany(x => x)) t.Dispose();
+            throw;
         }
         // The forward's intermediates are freed: start the layers from the resident size of the recorded streams alone.
         ReleaseFreed(model);
-        return new LayerSweep(model, batches, device, inputs, keepInputs);
+        return new LayerSweep(model, batches, device, inputs, keepInputs, spilled);
     }
 
     /// <summary>
@@ -157,6 +176,7 @@ public sealed class LayerSweep : IDisposable
             inputs[Layer].Clear();
         }
         Layer--;
+        if (spilled is not null) inputs[Layer].AddRange(spilled.Read(Layer, device));
         // The layer above's statistics and activations are gone: hand the memory back, so that the resident size
         // (what a scheduler limits) stays at one layer's worth instead of the allocator's high-water mark.
         ReleaseFreed(model);
@@ -172,9 +192,10 @@ public sealed class LayerSweep : IDisposable
         else Common.NativeMemory.ReturnFreeMemoryToTheSystem();
     }
 
-    /// <summary>Frees the recorded inputs and gradients.</summary>
+    /// <summary>Frees the recorded inputs and gradients, and deletes any spilled to disk.</summary>
     public void Dispose()
     {
+        spilled?.Dispose();
         foreach (var list in inputs)
         {
             foreach (var t in list) t.Dispose();
