@@ -133,16 +133,17 @@ public static class CardMemoryBench
     /// <summary>
     /// Peak bytes of the residual-signal pass above the weights at <paramref name="tokens"/> calibration tokens: one
     /// layer's token rows (every input and output gradient, float32), six N × N float64 matrices while an input is
-    /// reduced, the recorded residual streams (layers × tokens × hidden, float32), and the activations of one layer on
+    /// reduced, the recorded residual streams of one layer (tokens × hidden, float32: on wide layers the others wait
+    /// on disk, 4 · layers · tokens · hidden bytes there, see <see cref="Card.SpilledStreams"/>), and the activations of one layer on
     /// one batch (<paramref name="activationBytes"/>, measured: they depend on the batch, not on the calibration size).
     /// Valid while the token form holds (tokens at most the narrowest input width); beyond it the features form needs
     /// about 16 · d_in² bytes for its widest input instead of the N × N matrices.
     /// </summary>
-    public static double ResidualPeakBytes(ModelConfig c, int layers, double tokens, double activationBytes)
+    public static double ResidualPeakBytes(ModelConfig c, double tokens, double activationBytes)
     {
         double q = (double)c.Heads * c.HeadDim, kv = (double)c.KvHeads * c.HeadDim;
         double inputs = c.Hidden + q + c.Hidden + c.Intermediate, outputs = q + 2 * kv + c.Hidden + 2.0 * c.Intermediate + c.Hidden;
-        return 4 * tokens * (inputs + outputs) + 6 * 8 * tokens * tokens + 4.0 * layers * tokens * c.Hidden + activationBytes;
+        return 4 * tokens * (inputs + outputs) + 6 * 8 * tokens * tokens + 4.0 * tokens * c.Hidden + activationBytes;
     }
 
     /// <summary>
@@ -159,9 +160,9 @@ public static class CardMemoryBench
         double residualRate = ResidualFlops(shape, measured.Layers, measured.Tokens) / measured.ResidualSeconds;
         double functionRate = FunctionSpaceFlops(shape, measured.Layers, measured.Tokens, measured.Tokens) / measured.FunctionSpaceSeconds;
         double residual = ResidualFlops(full, full.Layers, tokens), function = FunctionSpaceFlops(full, full.Layers, tokens, targets);
-        double activations = Math.Max(0, measured.ResidualPeakMiB * 1048576.0 - ResidualPeakBytes(shape, measured.Layers, measured.Tokens, 0));
+        double activations = Math.Max(0, measured.ResidualPeakMiB * 1048576.0 - ResidualPeakBytes(shape, measured.Tokens, 0));
         return new Projection(full.Layers, tokens, residual, function, residual / residualRate, function / functionRate,
-            residual / gpuFlopsPerSecond, function / gpuFlopsPerSecond, ResidualPeakBytes(full, full.Layers, tokens, activations) / 1048576.0, residualRate, functionRate);
+            residual / gpuFlopsPerSecond, function / gpuFlopsPerSecond, ResidualPeakBytes(full, tokens, activations) / 1048576.0, residualRate, functionRate);
     }
 
     /// <summary>A full card projected from a measured run (<see cref="Project"/>); FLOPs, seconds here and on a GPU on paper, the residual pass's peak MiB above the weights.</summary>

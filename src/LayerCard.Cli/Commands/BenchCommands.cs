@@ -107,7 +107,7 @@ public static class BenchCommands
             projection.Add("residual signal", p.ResidualFlops / 1e12, p.ResidualRateHere / 1e9, p.ResidualSecondsHere, p.ResidualSecondsGpu, p.ResidualPeakMiB);
             projection.Add("function space", p.FunctionSpaceFlops / 1e12, p.FunctionSpaceRateHere / 1e9, p.FunctionSpaceSecondsHere, p.FunctionSpaceSecondsGpu, double.NaN);
             projection.Notes.Add("FLOPs: residual 6·W·L·N; function space (its gradient gathered by the residual pass, as in `card`) 2·W·L·N + W·N·L(L+1) + 2·L·hidden·vocab·T (W weights per layer, N tokens, T target tokens); " +
-                "rates are those of the measured run with the most layers; peak: 4·N·(inputs + output gradients of a layer) + 48·N² + 4·L·N·hidden bytes + the measured activations of one layer (token form, N ≤ 4096)");
+                "rates are those of the measured run with the most layers; peak: 4·N·(inputs + output gradients of a layer) + 48·N² + 4·N·hidden bytes (one layer's recorded streams; the others wait on disk, 4·L·N·hidden bytes) + the measured activations of one layer (token form, N ≤ 4096)");
             projection.Notes.Add("the function-space pass's L(L+1)/2 partial forwards dominate a deep card; `card --shard i/n` splits exactly that part across jobs");
             table.Notes.Add(LoadNote(loadBefore));
             shared.Finish(parsed, stdout, "card-memory", table, layerTable, projection);
