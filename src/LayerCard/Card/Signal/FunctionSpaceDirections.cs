@@ -6,10 +6,14 @@ namespace LayerCard.Card;
 /// <summary>The function-space pass's directions: each layer's first step (gradient, sign or top rank) and the A matrices it moves with.</summary>
 public static partial class FunctionSpaceProbe
 {
-    /// <summary>Each layer's first step from a gradient the residual pass gathered (its A matrices must be the ones injected here).</summary>
-    private static (List<List<Tensor>> Steps, double[] Fisher) GivenSteps(FreshLoraGradient gradient, List<List<LoraAdapter>> byLayer, StepDirection kind)
+    /// <summary>
+    /// Checks that a gradient the residual pass gathered is of the adapters seeded here (same paths, same A) and
+    /// returns each layer's adapter paths. The steps themselves are formed from it when a layer is stepped
+    /// (<see cref="DescentStep"/>), so they are never all held at once.
+    /// </summary>
+    private static List<List<string>> GivenPaths(FreshLoraGradient gradient, List<List<LoraAdapter>> byLayer)
     {
-        var steps = new List<List<Tensor>>(byLayer.Count);
+        var result = new List<List<string>>(byLayer.Count);
         using var noGrad = no_grad();
         foreach (var adapters in byLayer)
         {
@@ -17,9 +21,9 @@ public static partial class FunctionSpaceProbe
             foreach (var (adapter, path) in adapters.Zip(paths))
                 if (!gradient.Covers(path) || !adapter.A.allclose(gradient.A(path), rtol: 0, atol: 0))
                     throw new InvalidOperationException($"the gathered gradient is not of the adapters seeded here (at {path})");
-            steps.Add(DescentStep(paths.Select(gradient.Gradient).ToList(), kind));
+            result.Add(paths);
         }
-        return (steps, gradient.FisherTrace.ToArray());
+        return result;
     }
 
     /// <summary>A descent direction over all of a layer's B together (minus the gradient or its sign), normalised to unit norm.</summary>

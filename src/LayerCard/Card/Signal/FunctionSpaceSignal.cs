@@ -188,7 +188,10 @@ public static partial class FunctionSpaceProbe
         // A gradient from the residual pass leaves no recorded inputs to start from.
         bool keepInputs = gradient is null && (options.KeepInputs ?? !LayerSweep.IsWide(model));
         using var sweep = gradient is null ? LayerSweep.Record(model, batches, device, keepInputs) : null;
-        List<List<Tensor>> steps, aMatrices;
+        // Each layer's unit first step; null when formed from the gathered gradient as each layer is stepped.
+        List<List<Tensor>>? steps = null;
+        List<List<string>>? givenPaths = null;
+        List<List<Tensor>> aMatrices;
         double[] fisher;
         try
         {
@@ -200,7 +203,12 @@ public static partial class FunctionSpaceProbe
             }
             else
             {
-                (steps, fisher) = sweep is null ? GivenSteps(gradient!, byLayer, options.Direction) : FirstSteps(sweep, byLayer, totalTargets, options.Direction);
+                if (sweep is null)
+                {
+                    givenPaths = GivenPaths(gradient!, byLayer);
+                    fisher = gradient!.FisherTrace.ToArray();
+                }
+                else (steps, fisher) = FirstSteps(sweep, byLayer, totalTargets, options.Direction);
                 // A gathered gradient already holds the A matrices (checked equal above); otherwise keep copies.
                 aMatrices = byLayer.Select(adapters => adapters.Select(a => gradient?.A(a.Target.Path) ?? a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
             }
@@ -219,7 +227,20 @@ public static partial class FunctionSpaceProbe
         // products for narrow layers, at the price of holding all L branches' streams at once.
         bool wide = LayerSweep.IsWide(model);
         bool stackBranches = !keepInputs && (options.StackBranches ?? !wide);
-        LoraModel StepOnLayer(int l) => StepOn(model, config, options.Seed, l, aMatrices[l], steps[l]);
+        LoraModel StepOnLayer(int l)
+        {
+            if (steps is not null) return StepOn(model, config, options.Seed, l, aMatrices[l], steps[l]);
+            // The adapters copy the step: it is freed at once.
+            var step = DescentStep(givenPaths![l].Select(gradient!.Gradient).ToList(), options.Direction);
+            try
+            {
+                return StepOn(model, config, options.Seed, l, aMatrices[l], step);
+            }
+            finally
+            {
+                foreach (var t in step) t.Dispose();
+            }
+        }
         void MeasureBatch(int b)
         {
             using var scope = NewDisposeScope();
@@ -248,7 +269,7 @@ public static partial class FunctionSpaceProbe
         }
         finally
         {
-            foreach (var t in steps.SelectMany(x => x)) t.Dispose();
+            foreach (var t in steps?.SelectMany(x => x) ?? []) t.Dispose();
             if (gradient is null)
                 foreach (var t in aMatrices.SelectMany(x => x)) t.Dispose();
         }
