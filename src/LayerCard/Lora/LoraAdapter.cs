@@ -24,6 +24,8 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
         var device = target.Weight.device;
         // kaiming_uniform_(a=sqrt(5)) on a [r, in] weight: gain sqrt(2/(1+5)), bound gain*sqrt(3/in) = 1/sqrt(in).
         var bound = 1.0 / Math.Sqrt(target.InFeatures);
+        // A scope of its own: the initialisation's temporaries are freed here, not left to the finalizer.
+        using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
             A = (Parameter)new Parameter((torch.rand([rank, target.InFeatures], generator: generator) * (2 * bound) - bound).to(device), requires_grad: true).DetachFromDisposeScope();

@@ -48,7 +48,7 @@ public sealed class LoraModel : IDisposable
     public static LoraModel Inject(CausalLM model, LoraConfig config, long seed)
     {
         config.Validate();
-        var generator = new torch.Generator((ulong)seed);
+        using var generator = new torch.Generator((ulong)seed);
         var dropout = new DropoutSource();
         var adapters = new Dictionary<string, LoraAdapter>();
         var unmatched = new HashSet<string>(config.Targets);

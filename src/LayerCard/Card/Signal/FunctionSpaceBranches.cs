@@ -42,6 +42,8 @@ public static partial class FunctionSpaceProbe
                 stream.Dispose();
                 stream = next;
             }
+            // One branch at a time is the wide-layer form: each branch starts from what is live.
+            LayerSweep.ReleaseFreed(model);
         }
         return (Rows(model.FinalNorm(stream), index), moved);
     }
