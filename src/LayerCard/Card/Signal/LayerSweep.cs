@@ -112,7 +112,11 @@ public sealed class LayerSweep : IDisposable
         return model.LayerLinears(0).Values.Sum(m => m.Weight.numel() * m.Weight.element_size()) >= TightMemoryLayerBytes;
     }
 
-    /// <summary>The recorded input of <paramref name="layer"/> for batch <paramref name="batch"/> ([batch, positions, hidden]); freed once the sweep has gone below it unless the inputs are kept.</summary>
+    /// <summary>
+    /// The recorded input of <paramref name="layer"/> for batch <paramref name="batch"/> ([batch, positions, hidden]);
+    /// freed once the sweep has gone below it unless the inputs are kept. When the streams were spilled, a layer below
+    /// the sweep's current one is on disk until the sweep reaches it.
+    /// </summary>
     public Tensor Input(int layer, int batch) => inputs[layer][batch];
 
     /// <summary>
