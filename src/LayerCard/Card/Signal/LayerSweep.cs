@@ -11,7 +11,8 @@ namespace LayerCard.Card;
 /// completion loss) and the gradient arriving from layer l + 1 is carried down to layer l's input. A caller can
 /// reduce and free one layer's statistics before the next layer starts, so the memory of a signal pass is one
 /// layer's activations and statistics plus the recorded streams (layers × positions × hidden floats, freed as
-/// the sweep descends), whatever the depth. The cost is one forward more than a plain forward+backward.
+/// the sweep descends; on wide layers all but the current layer's wait on disk, <see cref="SpilledStreams"/>),
+/// whatever the depth. The cost is one forward more than a plain forward+backward.
 /// </summary>
 public sealed class LayerSweep : IDisposable
 {
