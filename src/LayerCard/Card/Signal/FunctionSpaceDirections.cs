@@ -29,13 +29,13 @@ public static partial class FunctionSpaceProbe
     /// <summary>A descent direction over all of a layer's B together (minus the gradient or its sign), normalised to unit norm.</summary>
     private static List<Tensor> DescentStep(IReadOnlyList<Tensor> gradients, StepDirection kind)
     {
+        // Everything but the step is freed here (the function-space pass forms a step per layer and batch).
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var raw = gradients.Select(t => kind == StepDirection.Sign ? t.sign() : t.clone()).ToList();
         var norm = Math.Sqrt(raw.Sum(t => t.square().sum().to_type(ScalarType.Float64).item<double>()));
         // Descent: minus the gradient (or its sign), so a positive step lowers the loss to first order.
-        var step = raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
-        foreach (var t in raw) t.Dispose();
-        return step;
+        return raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
     }
 
     /// <summary>
@@ -67,6 +67,7 @@ public static partial class FunctionSpaceProbe
             {
                 foreach (var m in modules) m.Weight.requires_grad_(false);
             }
+            using (NewDisposeScope())
             using (no_grad())
             {
                 var factors = sums.Select((g, i) =>

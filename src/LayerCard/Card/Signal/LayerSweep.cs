@@ -69,12 +69,13 @@ public sealed class LayerSweep : IDisposable
                 {
                     var input = stream.detach();
                     // The top layer is swept first: its inputs stay; the others wait on disk when spilling.
-                    if (spilled is null || l == layers - 1) inputs[l].Add(input.DetachFromDisposeScope());
-                    else spilled.Write(l, input);
+                    bool kept = spilled is null || l == layers - 1;
+                    if (kept) inputs[l].Add(input.DetachFromDisposeScope());
+                    else spilled!.Write(l, input);
                     // A scope per layer: only the stream leaves it, so a layer's intermediates are freed before the next.
                     using var layerScope = NewDisposeScope();
                     var next = model.ResidualFrom(l, l + 1, input).MoveToOuterDisposeScope();
-                    if (spilled is not null && l < layers - 1) input.Dispose();
+                    if (!kept) input.Dispose();
                     stream = next;
                 }
             }
