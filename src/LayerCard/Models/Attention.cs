@@ -13,13 +13,16 @@ internal static class Attention
     {
         var past = cache?.Length ?? 0;
         if (cache != null) (k, v) = cache.Append(layer, k, v);
+        long positions = q.shape[2];
+        // Narrow heads (stories260K's 8 dims) run 2-3x faster in the written-out kernel than in libtorch's.
+        if (past == 0 && positions > 1 && NarrowHeadAttention.Takes(q))
+            return NarrowHeadAttention.Causal(q, k, v);
         // SDPA here has no GQA option: repeat each key/value head for its group of query heads.
         if (groupSize > 1)
         {
             k = k.repeat_interleave(groupSize, 1);
             v = v.repeat_interleave(groupSize, 1);
         }
-        long positions = q.shape[2];
         if (past == 0) return nn.functional.scaled_dot_product_attention(q, k, v, is_casual: positions > 1);
         if (positions == 1) return nn.functional.scaled_dot_product_attention(q, k, v);
         // New positions after a cached prefix: each sees the prefix and the new positions up to itself.
