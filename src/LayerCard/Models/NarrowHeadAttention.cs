@@ -95,7 +95,11 @@ public static class NarrowHeadAttention
         }
     }
 
-    /// <summary>The row kernels. Work is split over (batch, key/value head): each task owns its key/value gradients.</summary>
+    /// <summary>
+    /// The row kernels. Rows go in pairs (i, i+1) so that every key and value load serves two queries; an odd last row
+    /// is paired with a phantom row whose gradient is zero and whose results are dropped. Work is split over (batch,
+    /// key/value head): each task owns its key/value gradients.
+    /// </summary>
     private static unsafe class Kernels
     {
         public static void Forward(Shape shape, Tensor q, Tensor keys, Tensor values, Tensor output, Tensor logSumExp)
@@ -105,24 +109,36 @@ public static class NarrowHeadAttention
             float* kBase = Floats(keys);
             float* vBase = Floats(values);
             float* oBase = Floats(output);
+            long dims = shape.HeadDim, stride = shape.Padded;
             ForEachKvHead(shape, (batch, kvHead) =>
             {
-                var probabilities = new float[shape.Padded];
-                long kvOffset = (batch * shape.KvHeads + kvHead) * shape.HeadDim * shape.Padded;
-                fixed (float* p = probabilities)
+                var rowBuffers = new float[2 * stride];
+                var phantom = new float[MaxHeadDim + 1];
+                long kvOffset = (batch * shape.KvHeads + kvHead) * dims * stride;
+                float* k = kBase + kvOffset, v = vBase + kvOffset;
+                fixed (float* pa = rowBuffers, spare = phantom)
                 {
+                    float* pb = pa + stride;
                     for (long head = kvHead * shape.Group; head < (kvHead + 1) * shape.Group; head++)
                     {
                         long rows = (batch * shape.Heads + head) * shape.Positions;
-                        for (long i = 0; i < shape.Positions; i++)
+                        for (long i = 0; i < shape.Positions; i += 2)
                         {
-                            float* qi = qBase + (rows + i) * shape.HeadDim;
-                            var (max, sum) = RowExponentials(shape, qi, kBase + kvOffset, i, p);
-                            lse[rows + i] = max + MathF.Log(sum);
-                            float* oi = oBase + (rows + i) * shape.HeadDim;
-                            float inverse = 1f / sum;
-                            for (long d = 0; d < shape.HeadDim; d++)
-                                oi[d] = Dot(p, vBase + kvOffset + d * shape.Padded, i + 1) * inverse;
+                            bool pair = i + 1 < shape.Positions;
+                            float* qa = qBase + (rows + i) * dims;
+                            float* oa = oBase + (rows + i) * dims;
+                            long chunks = PairScores(shape, qa, pair ? qa + dims : qa, k, i, pair, pa, pb);
+                            var (maxA, sumA) = Exponentials(pa, chunks);
+                            var (maxB, sumB) = Exponentials(pb, chunks);
+                            lse[rows + i] = maxA + MathF.Log(sumA);
+                            *(pair ? lse + rows + i + 1 : spare + MaxHeadDim) = maxB + MathF.Log(sumB);
+                            float* ob = pair ? oa + dims : spare;
+                            for (long d = 0; d < dims; d++)
+                            {
+                                var (a, b) = PairDot(pa, pb, v + d * stride, chunks);
+                                oa[d] = a / sumA;
+                                ob[d] = b / sumB;
+                            }
                         }
                     }
                 }
@@ -141,34 +157,42 @@ public static class NarrowHeadAttention
             float* dKBase = Floats(gradKeys);
             float* dVBase = Floats(gradValues);
             float scale = shape.Scale;
+            long dims = shape.HeadDim, stride = shape.Padded;
             ForEachKvHead(shape, (batch, kvHead) =>
             {
-                var probabilityRow = new float[shape.Padded];
-                var gradRow = new float[shape.Padded];
-                long kvOffset = (batch * shape.KvHeads + kvHead) * shape.HeadDim * shape.Padded;
+                var rowBuffers = new float[4 * stride];
+                var phantom = new float[2 * MaxHeadDim];
+                long kvOffset = (batch * shape.KvHeads + kvHead) * dims * stride;
                 float* k = kBase + kvOffset, v = vBase + kvOffset, dK = dKBase + kvOffset, dV = dVBase + kvOffset;
-                fixed (float* p = probabilityRow, g = gradRow)
+                fixed (float* pa = rowBuffers, spare = phantom)
                 {
+                    float* pb = pa + stride, ga = pa + 2 * stride, gb = pa + 3 * stride;
+                    // The phantom row's output gradient: zero, so its probabilities add nothing to any gradient.
+                    float* zeroRow = spare + MaxHeadDim;
                     for (long head = kvHead * shape.Group; head < (kvHead + 1) * shape.Group; head++)
                     {
                         long rows = (batch * shape.Heads + head) * shape.Positions;
-                        for (long i = 0; i < shape.Positions; i++)
+                        for (long i = 0; i < shape.Positions; i += 2)
                         {
-                            long n = i + 1;
-                            float* qi = qBase + (rows + i) * shape.HeadDim;
-                            float* dOi = dOBase + (rows + i) * shape.HeadDim;
-                            float* dQi = dQBase + (rows + i) * shape.HeadDim;
-                            RowProbabilities(shape, qi, k, i, lse[rows + i], p);
-                            // g = dL/dp for this row: dO_i · v_j.
-                            WeightedSum(v, shape.Padded, dOi, shape.HeadDim, n, g);
+                            bool pair = i + 1 < shape.Positions;
+                            float* qa = qBase + (rows + i) * dims, qb = pair ? qa + dims : qa;
+                            float* dOa = dOBase + (rows + i) * dims, dOb = pair ? dOa + dims : zeroRow;
+                            float* dQa = dQBase + (rows + i) * dims, dQb = pair ? dQa + dims : spare;
+                            long chunks = PairScores(shape, qa, qb, k, i, pair, pa, pb);
+                            Shifted(pa, lse[rows + i], chunks);
+                            Shifted(pb, lse[rows + i + (pair ? 1 : 0)], chunks);
+                            // g = dL/dp: dO_i · v_j.
+                            PairWeightedSum(v, stride, dOa, dOb, dims, chunks, ga, gb);
                             // Softmax backward: dL/ds_j = p_j (g_j − Σ p g), with the score's scale folded in.
-                            float delta = Dot(p, g, n);
-                            SoftmaxGradient(p, g, delta, scale, n);
-                            for (long d = 0; d < shape.HeadDim; d++)
+                            var (deltaA, _) = PairDot(pa, pa, ga, chunks);
+                            var (deltaB, _) = PairDot(pb, pb, gb, chunks);
+                            SoftmaxGradient(pa, ga, deltaA, scale, chunks);
+                            SoftmaxGradient(pb, gb, deltaB, scale, chunks);
+                            for (long d = 0; d < dims; d++)
                             {
-                                dQi[d] = Dot(g, k + d * shape.Padded, n);
-                                Axpy(qi[d], g, dK + d * shape.Padded, n);
-                                Axpy(dOi[d], p, dV + d * shape.Padded, n);
+                                (dQa[d], dQb[d]) = PairDot(ga, gb, k + d * stride, chunks);
+                                PairAxpy(qa[d], ga, qb[d], gb, dK + d * stride, chunks);
+                                PairAxpy(dOa[d], pa, dOb[d], pb, dV + d * stride, chunks);
                             }
                         }
                     }
@@ -177,92 +201,104 @@ public static class NarrowHeadAttention
         }
 
         /// <summary>
-        /// Row i's scores over keys 0..i into <paramref name="p"/> as exp(score − max), zero up to the next multiple of
-        /// 8; returns the row's max and its sum of exponentials (unnormalised, so the caller divides once per output).
+        /// The scaled scores of rows i and i+1 against keys 0..i+1 into <paramref name="pa"/> and <paramref name="pb"/>,
+        /// over whole 8-wide chunks, each row −∞ past its own position; returns the chunks written. A phantom second
+        /// row (<paramref name="pair"/> false) repeats row i and stops where it does, so its probabilities stay finite.
         /// </summary>
-        private static (float Max, float Sum) RowExponentials(Shape shape, float* qi, float* keys, long i, float* p)
+        private static long PairScores(Shape shape, float* qa, float* qb, float* keys, long i, bool pair, float* pa, float* pb)
         {
-            long chunks = Scores(shape, qi, keys, i, p);
-            var max = Vector256.Create(float.NegativeInfinity);
-            for (long c = 0; c < chunks; c++) max = Vector256.Max(max, Vector256.Load(p + c * Lanes));
-            float rowMax = HorizontalMax(max);
-            var maxes = Vector256.Create(rowMax);
-            var sum = Vector256<float>.Zero;
-            for (long c = 0; c < chunks; c++)
+            long chunks = (i + 2 + Lanes - 1) / Lanes;
+            var scaled = stackalloc float[2 * MaxHeadDim];
+            for (long d = 0; d < shape.HeadDim; d++)
             {
-                var e = Vector256.Exp(Vector256.Load(p + c * Lanes) - maxes);
-                e.Store(p + c * Lanes);
-                sum += e;
+                scaled[d] = qa[d] * shape.Scale;
+                scaled[MaxHeadDim + d] = qb[d] * shape.Scale;
             }
-            return (rowMax, Vector256.Sum(sum));
-        }
-
-        /// <summary>Row i's probabilities exp(score − logSumExp) over keys 0..i into <paramref name="p"/>, zero up to the next multiple of 8.</summary>
-        private static void RowProbabilities(Shape shape, float* qi, float* keys, long i, float logSumExp, float* p)
-        {
-            long chunks = Scores(shape, qi, keys, i, p);
-            var shift = Vector256.Create(logSumExp);
-            for (long c = 0; c < chunks; c++) Vector256.Exp(Vector256.Load(p + c * Lanes) - shift).Store(p + c * Lanes);
-        }
-
-        /// <summary>Row i's scaled scores into <paramref name="p"/>, −∞ past key i in the last chunk; returns the chunks written.</summary>
-        private static long Scores(Shape shape, float* qi, float* keys, long i, float* p)
-        {
-            long n = i + 1;
-            long chunks = (n + Lanes - 1) / Lanes;
-            var scaledQuery = stackalloc float[MaxHeadDim];
-            for (long d = 0; d < shape.HeadDim; d++) scaledQuery[d] = qi[d] * shape.Scale;
-            WeightedSum(keys, shape.Padded, scaledQuery, shape.HeadDim, n, p);
-            long lastStart = (chunks - 1) * Lanes;
-            var inRow = Vector256.LessThanOrEqual(Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7), Vector256.Create((float)(i - lastStart)));
-            Vector256.ConditionalSelect(inRow, Vector256.Load(p + lastStart), Vector256.Create(float.NegativeInfinity)).Store(p + lastStart);
+            PairWeightedSum(keys, shape.Padded, scaled, scaled + MaxHeadDim, shape.HeadDim, chunks, pa, pb);
+            // Only the last chunk can hold keys after a row's position: when it starts past row i, row i's earlier chunk ends at i.
+            long last = (chunks - 1) * Lanes;
+            var lanes = Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7) + Vector256.Create((float)last);
+            var never = Vector256.Create(float.NegativeInfinity);
+            Vector256.ConditionalSelect(Vector256.LessThanOrEqual(lanes, Vector256.Create((float)i)), Vector256.Load(pa + last), never).Store(pa + last);
+            Vector256.ConditionalSelect(Vector256.LessThanOrEqual(lanes, Vector256.Create((float)(pair ? i + 1 : i))), Vector256.Load(pb + last), never).Store(pb + last);
             return chunks;
         }
 
-        /// <summary>out[j] = Σ_d weights[d] · rows[d · stride + j] for j &lt; n, rounded up to a multiple of 8.</summary>
-        private static void WeightedSum(float* rows, long stride, float* weights, long depth, long n, float* output)
+        /// <summary>p ← exp(p − max) over the chunks; returns the max and the sum of the exponentials.</summary>
+        private static (float Max, float Sum) Exponentials(float* p, long chunks)
         {
-            long chunks = (n + Lanes - 1) / Lanes;
+            var max = Vector256.Create(float.NegativeInfinity);
+            for (long c = 0; c < chunks; c++) max = Vector256.Max(max, Vector256.Load(p + c * Lanes));
+            float rowMax = HorizontalMax(max);
+            Shifted(p, rowMax, chunks);
+            var sum = Vector256<float>.Zero;
+            for (long c = 0; c < chunks; c++) sum += Vector256.Load(p + c * Lanes);
+            return (rowMax, Vector256.Sum(sum));
+        }
+
+        /// <summary>p ← exp(p − shift) over the chunks: the probabilities when the shift is the row's log-sum-exp.</summary>
+        private static void Shifted(float* p, float shift, long chunks)
+        {
+            var shifts = Vector256.Create(shift);
+            for (long c = 0; c < chunks; c++) Vector256.Exp(Vector256.Load(p + c * Lanes) - shifts).Store(p + c * Lanes);
+        }
+
+        /// <summary>outA[j] = Σ_d wa[d] · rows[d · stride + j], and outB likewise with wb, each row load serving both.</summary>
+        private static void PairWeightedSum(float* rows, long stride, float* wa, float* wb, long depth, long chunks, float* outA, float* outB)
+        {
             for (long c = 0; c < chunks; c++)
             {
-                var acc = Vector256<float>.Zero;
+                var accA = Vector256<float>.Zero;
+                var accB = Vector256<float>.Zero;
                 for (long d = 0; d < depth; d++)
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Create(weights[d]), Vector256.Load(rows + d * stride + c * Lanes), acc);
-                acc.Store(output + c * Lanes);
+                {
+                    var row = Vector256.Load(rows + d * stride + c * Lanes);
+                    accA = Vector256.FusedMultiplyAdd(Vector256.Create(wa[d]), row, accA);
+                    accB = Vector256.FusedMultiplyAdd(Vector256.Create(wb[d]), row, accB);
+                }
+                accA.Store(outA + c * Lanes);
+                accB.Store(outB + c * Lanes);
             }
         }
 
-        /// <summary>g[j] ← scale · p[j] (g[j] − delta) over whole chunks; p is zero past the row, so g is too.</summary>
-        private static void SoftmaxGradient(float* p, float* g, float delta, float scale, long n)
+        /// <summary>g ← scale · p (g − delta) over the chunks; p is zero past the row, so g is too.</summary>
+        private static void SoftmaxGradient(float* p, float* g, float delta, float scale, long chunks)
         {
-            long chunks = (n + Lanes - 1) / Lanes;
             var deltas = Vector256.Create(delta);
             var scales = Vector256.Create(scale);
             for (long c = 0; c < chunks; c++)
                 (Vector256.Load(p + c * Lanes) * (Vector256.Load(g + c * Lanes) - deltas) * scales).Store(g + c * Lanes);
         }
 
-        /// <summary>Σ a[j] b[j] over whole chunks covering n; callers keep a zero past n.</summary>
-        private static float Dot(float* a, float* b, long n)
+        /// <summary>(Σ a·x, Σ b·x) over the chunks, each load of x serving both.</summary>
+        private static (float A, float B) PairDot(float* a, float* b, float* x, long chunks)
         {
-            long chunks = (n + Lanes - 1) / Lanes;
-            var acc = Vector256<float>.Zero;
+            var accA = Vector256<float>.Zero;
+            var accB = Vector256<float>.Zero;
             for (long c = 0; c < chunks; c++)
-                acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + c * Lanes), Vector256.Load(b + c * Lanes), acc);
-            return Vector256.Sum(acc);
+            {
+                var xs = Vector256.Load(x + c * Lanes);
+                accA = Vector256.FusedMultiplyAdd(Vector256.Load(a + c * Lanes), xs, accA);
+                accB = Vector256.FusedMultiplyAdd(Vector256.Load(b + c * Lanes), xs, accB);
+            }
+            return (Vector256.Sum(accA), Vector256.Sum(accB));
         }
 
-        /// <summary>y[j] += alpha · x[j] over whole chunks covering n.</summary>
-        private static void Axpy(float alpha, float* x, float* y, long n)
+        /// <summary>y += alphaA · a + alphaB · b over the chunks, one load and store of y for both.</summary>
+        private static void PairAxpy(float alphaA, float* a, float alphaB, float* b, float* y, long chunks)
         {
-            long chunks = (n + Lanes - 1) / Lanes;
-            var alphas = Vector256.Create(alpha);
+            var alphasA = Vector256.Create(alphaA);
+            var alphasB = Vector256.Create(alphaB);
             for (long c = 0; c < chunks; c++)
-                Vector256.FusedMultiplyAdd(alphas, Vector256.Load(x + c * Lanes), Vector256.Load(y + c * Lanes)).Store(y + c * Lanes);
+            {
+                var sum = Vector256.FusedMultiplyAdd(alphasA, Vector256.Load(a + c * Lanes), Vector256.Load(y + c * Lanes));
+                Vector256.FusedMultiplyAdd(alphasB, Vector256.Load(b + c * Lanes), sum).Store(y + c * Lanes);
+            }
         }
 
         /// <summary>The first float of a contiguous CPU tensor. Its memory is libtorch's, not the managed heap's, so the address stays valid while the tensor lives.</summary>
         private static float* Floats(Tensor tensor) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
+
 
         private static float HorizontalMax(Vector256<float> v)
         {
