@@ -44,6 +44,16 @@ public static class ExperimentPredictors
         log($"function space (top-rank gradient direction): single-layer gains {Format(topRank.LayerGains())}, all layers {topRank.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
         yield return PredictorScore.Of("function space, top-rank gradient direction", set => topRank.SetGain(set), truth, Cost(topRank.Seconds), false);
 
+        var perModule = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
+            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, PerModule: true), device);
+        var perModuleSingles = Enumerable.Range(0, truth.Singles.Count).Select(l => perModule.LayerSetGain([l])).ToList();
+        log($"function space (one direction per module): single-layer gains {Format(perModuleSingles)}, all layers {perModule.LayerSetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
+        yield return PredictorScore.Of("function space, one sign step per module", set => perModule.LayerSetGain(set), truth, Cost(perModule.Seconds), false);
+        var momentRatio = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
+            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.MomentRatio), device);
+        log($"function space (Adam's moment ratio): single-layer gains {Format(momentRatio.LayerGains())}, all layers {momentRatio.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
+        yield return PredictorScore.Of("function space, Adam moment-ratio step", set => momentRatio.SetGain(set), truth, Cost(momentRatio.Seconds), false);
+
         if (card.Probes is { } cardProbes && card.Layers.All(r => r.MeasuredGain.HasValue))
             yield return PredictorScore.Of($"probes, {cardProbes.Steps} steps (the card's --probe-steps)",
                 ProbeSetGain(card.Layers.Select(r => r.MeasuredGain!.Value).ToList(), cardProbes.AllLayers.Gain ?? 0), truth, Cost(card.Timing.ProbeSeconds), true);

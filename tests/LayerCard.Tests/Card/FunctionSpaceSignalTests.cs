@@ -8,10 +8,47 @@ namespace LayerCard.Tests.Card;
 /// <summary>The function-space signal: forward finite differences agree with autograd, and the quadratic model behaves as one.</summary>
 public class FunctionSpaceSignalTests
 {
-    private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null, bool? stackBranches = null)
+    private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null, bool? stackBranches = null,
+        bool perModule = false)
     {
         var (_, model, set, targets) = Tiny(family, examples);
-        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches), CPU);
+        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches, perModule), CPU);
+    }
+
+    [Fact]
+    public void WithOneCalibrationBatchAdamsMomentRatioIsTheSignStep()
+    {
+        // One batch: mean / sqrt(mean square) = g / |g| = sign(g) coordinate by coordinate.
+        var sign = Measure(StepDirection.Sign, examples: 8, batchSize: 8);
+        var ratio = Measure(StepDirection.MomentRatio, examples: 8, batchSize: 8);
+        AssertSameSignal(sign, ratio);
+        // Two batches: coordinates whose gradient flips between them move less, so the step is another.
+        var twoBatches = Measure(StepDirection.MomentRatio, examples: 8, batchSize: 4);
+        var twoBatchesSign = Measure(StepDirection.Sign, examples: 8, batchSize: 4);
+        Assert.True(Enumerable.Range(0, twoBatches.Slopes.Count).Any(l => Math.Abs(twoBatches.Slopes[l] - twoBatchesSign.Slopes[l]) > 1e-3 * Math.Abs(twoBatchesSign.Slopes[l])),
+            "with two batches the moment ratio gave the sign step's slopes");
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void PerModuleDirectionsAddUpToTheLayersStepAndNeverPredictLess(string family)
+    {
+        var (_, _, _, targets) = Tiny(family, 8);
+        var perLayer = Measure(StepDirection.Sign, family: family);
+        var perModule = Measure(StepDirection.Sign, family: family, perModule: true);
+        Assert.Null(perLayer.DirectionLayers);
+        Assert.Equal(Enumerable.Range(0, 3).SelectMany(l => Enumerable.Repeat(l, targets.Length)), perModule.DirectionLayers!);
+        for (int l = 0; l < 3; l++)
+        {
+            // The layer's step is the sum of its modules' parts, and slopes are linear in the step (to the finite
+            // difference's truncation, of the order of its 1e-2 step).
+            var moduleSlopes = Enumerable.Range(0, perModule.Slopes.Count).Where(k => perModule.DirectionLayers![k] == l).Sum(k => perModule.Slopes[k]);
+            Assert.Equal(perLayer.Slopes[l], moduleSlopes, Math.Abs(perLayer.Slopes[l]) * 0.02);
+            // The layer's step lies in the span of its modules' parts: the best step in that span does at least as well.
+            Assert.True(perModule.LayerSetGain([l]) >= perLayer.SetGain([l]) * 0.98, $"layer {l}: per module {perModule.LayerSetGain([l])} against {perLayer.SetGain([l])}");
+        }
+        Assert.True(perModule.LayerSetGain([0, 1, 2]) >= perLayer.SetGain([0, 1, 2]) * 0.98);
     }
 
     /// <summary>A tiny random 3-layer model of the family, a fake calibration set and a few of its modules as targets.</summary>

@@ -4,38 +4,41 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Card;
 
-/// <summary>The function-space pass's branches: each layer's step run from that layer up, three ways that give the same differences.</summary>
+/// <summary>The function-space pass's branches: each direction's step (one per layer, or per module) run from its layer up, three ways that give the same differences.</summary>
 public static partial class FunctionSpaceProbe
 {
     /// <summary>
     /// The branches from recorded layer inputs: for each layer l, its input run from l up with l's step on. Returns
     /// the unperturbed final hidden states and each branch's, at <paramref name="index"/> (flat positions).
     /// </summary>
-    private static (Tensor Top, List<Tensor> Moved) FromKeptInputs(CausalLM model, LayerSweep sweep, int batch, Tensor index, Func<int, LoraModel> stepOn)
+    private static (Tensor Top, List<Tensor> Moved) FromKeptInputs(CausalLM model, LayerSweep sweep, int batch, Tensor index, IReadOnlyList<int> directionLayer, Func<int, LoraModel> stepOn)
     {
         int layers = model.Config.Layers;
-        var moved = new List<Tensor>(layers);
-        for (int l = 0; l < layers; l++)
+        var moved = new List<Tensor>(directionLayer.Count);
+        for (int k = 0; k < directionLayer.Count; k++)
         {
-            // Layers below l are unchanged by l's step: run from l's input up, with l's adapters alone.
+            // Layers below the direction's are unchanged by its step: run from that layer's input up, with its adapters alone.
             // Only the outputs at the target positions leave the scope; the layers' intermediates do not pile up.
             using var layerScope = NewDisposeScope();
-            using (stepOn(l)) moved.Add(Rows(model.HiddenFrom(l, sweep.Input(l, batch)), index).MoveToOuterDisposeScope());
+            using (stepOn(k)) moved.Add(Rows(model.HiddenFrom(directionLayer[k], sweep.Input(directionLayer[k], batch)), index).MoveToOuterDisposeScope());
         }
         return (Rows(model.HiddenFrom(layers - 1, sweep.Input(layers - 1, batch)), index), moved);
     }
 
     /// <summary>As <see cref="FromKeptInputs"/>, recomputing each layer's input with one more forward instead of keeping it.</summary>
-    private static (Tensor Top, List<Tensor> Moved) OneBranchAtATime(CausalLM model, Tensor ids, Tensor index, Func<int, LoraModel> stepOn)
+    private static (Tensor Top, List<Tensor> Moved) OneBranchAtATime(CausalLM model, Tensor ids, Tensor index, IReadOnlyList<int> directionLayer, Func<int, LoraModel> stepOn)
     {
         int layers = model.Config.Layers;
-        var moved = new List<Tensor>(layers);
+        var moved = new List<Tensor>(directionLayer.Count);
         var stream = model.Embed(ids);
         for (int l = 0; l < layers; l++)
         {
-            using (var layerScope = NewDisposeScope())
-            using (stepOn(l))
-                moved.Add(Rows(model.HiddenFrom(l, stream), index).MoveToOuterDisposeScope());
+            for (int k = 0; k < directionLayer.Count; k++)
+            {
+                if (directionLayer[k] != l) continue;
+                using var layerScope = NewDisposeScope();
+                using (stepOn(k)) moved.Add(Rows(model.HiddenFrom(l, stream), index).MoveToOuterDisposeScope());
+            }
             using (var layerScope = NewDisposeScope())
             {
                 var next = model.ResidualFrom(l, l + 1, stream).MoveToOuterDisposeScope();

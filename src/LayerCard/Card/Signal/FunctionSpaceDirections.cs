@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace LayerCard.Card;
 
-/// <summary>The function-space pass's directions: each layer's first step (gradient, sign or top rank) and the A matrices it moves with.</summary>
+/// <summary>The function-space pass's directions: each layer's first step (gradient, sign, Adam's moment ratio or top rank) and the A matrices it moves with.</summary>
 public static partial class FunctionSpaceProbe
 {
     /// <summary>
@@ -99,6 +99,7 @@ public static partial class FunctionSpaceProbe
         for (int l = byLayer.Count - 1; l >= 0; l--)
         {
             var sums = byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList();
+            var squares = kind == StepDirection.MomentRatio ? byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList() : null;
             for (int b = 0; b < batches.Count; b++)
             {
                 using var scope = NewDisposeScope();
@@ -110,7 +111,15 @@ public static partial class FunctionSpaceProbe
                     var g = grads[i] / batches[b].TargetTokens;
                     fisher[l] += g.square().sum().to_type(ScalarType.Float64).item<double>() / batches.Count;
                     sums[i].add_(grads[i] / totalTargets);
+                    squares?[i].add_(g.square() / batches.Count);
                 }
+            }
+            if (squares is not null)
+            {
+                // Adam's m / sqrt(v) at the start point; the gradient's own scale cancels, so the floor only guards 0/0.
+                using var noGrad = no_grad();
+                for (int i = 0; i < sums.Count; i++) sums[i].div_(squares[i].sqrt_().clamp_min_(1e-30));
+                foreach (var t in squares) t.Dispose();
             }
             steps[l] = DescentStep(sums, kind);
             foreach (var t in sums) t.Dispose();

@@ -20,6 +20,13 @@ public enum StepDirection
     /// direction a rank-r adapter whose A has aligned with the gradient can take. Needs its own sweep.
     /// </summary>
     TopRank,
+    /// <summary>
+    /// Adam's update once its moments have settled at the start: the mean gradient over the calibration batches divided
+    /// by the root of its mean square over them (per coordinate), so coordinates whose gradient changes sign from batch
+    /// to batch move less than sign(g) would move them. With calibration batches the size of training's, the mean
+    /// square estimates Adam's second moment at the start. Needs its own sweep (per-batch squares).
+    /// </summary>
+    MomentRatio,
 }
 
 /// <summary>Settings of the function-space pass: the LoRA whose first step it measures, and how.</summary>
@@ -39,8 +46,14 @@ public enum StepDirection
 /// (faster for narrow layers; holds (L + 1) × positions × hidden floats at once) or one branch at a time. Default:
 /// stacked for narrow layers.
 /// </param>
+/// <param name="PerModule">
+/// One direction per adapted module instead of one per layer: each module's part of its layer's first step, so the
+/// quadratic model may weigh a layer's modules against each other (slopes and curvature then run over the modules,
+/// layer by layer in path order: <see cref="FunctionSpaceResult.Directions"/>). The differences cost one branch per
+/// module; always one branch at a time.
+/// </param>
 public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null,
-    bool? StackBranches = null);
+    bool? StackBranches = null, bool PerModule = false);
 
 /// <summary>
 /// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean
@@ -59,6 +72,17 @@ public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize,
 public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnlyList<IReadOnlyList<double>> Curvature, IReadOnlyList<double> FisherTrace,
     StepDirection Direction, double GradientSeconds, double Seconds)
 {
+    /// <summary>The layer of each direction when the pass measured one per module (<see cref="FunctionSpaceOptions.PerModule"/>); null: one per layer.</summary>
+    public IReadOnlyList<int>? DirectionLayers { get; init; }
+
+    /// <summary>Predicted gain of adapting <paramref name="layers"/> with every direction they hold (one per layer, or each of their modules').</summary>
+    public double LayerSetGain(IEnumerable<int> layers)
+    {
+        if (DirectionLayers is null) return SetGain(layers);
+        var chosen = layers.ToHashSet();
+        return SetGain(Enumerable.Range(0, DirectionLayers.Count).Where(k => chosen.Contains(DirectionLayers[k])));
+    }
+
     /// <summary>Relative ridge on M_S (of its mean diagonal), so that nearly parallel steps do not blow up the solve.</summary>
     public const double Ridge = 1e-6;
 
@@ -100,18 +124,24 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
 public sealed record FunctionSpacePart(int Part, int Parts, double[] SlopeSums, double[][] CurvatureSums, long TargetTokens, IReadOnlyList<double> FisherTrace,
     StepDirection Direction, double GradientSeconds, double Seconds)
 {
+    /// <summary>The layer of each direction when measured per module; null: one direction per layer.</summary>
+    public IReadOnlyList<int>? DirectionLayers { get; init; }
+
     /// <summary>The pass over every batch from all of its parts: sums added, divided by the target tokens; seconds added (the compute spent).</summary>
     public static FunctionSpaceResult Combine(IReadOnlyList<FunctionSpacePart> parts)
     {
         ArgumentNullException.ThrowIfNull(parts);
         if (parts.Count == 0) throw new ArgumentException("no parts to combine", nameof(parts));
-        int layers = parts[0].SlopeSums.Length;
+        int layers = parts[0].SlopeSums.Length; // directions: layers, or modules when measured per module
         long targets = parts.Sum(p => p.TargetTokens);
         if (targets == 0) throw new InvalidOperationException("the parts hold no target tokens");
         var slopes = Enumerable.Range(0, layers).Select(l => parts.Sum(p => p.SlopeSums[l]) / targets).ToList();
         var curvature = Enumerable.Range(0, layers)
             .Select(i => (IReadOnlyList<double>)Enumerable.Range(0, layers).Select(j => parts.Sum(p => p.CurvatureSums[i][j]) / targets).ToList()).ToList();
-        return new FunctionSpaceResult(slopes, curvature, parts[0].FisherTrace, parts[0].Direction, parts.Sum(p => p.GradientSeconds), parts.Sum(p => p.Seconds));
+        return new FunctionSpaceResult(slopes, curvature, parts[0].FisherTrace, parts[0].Direction, parts.Sum(p => p.GradientSeconds), parts.Sum(p => p.Seconds))
+        {
+            DirectionLayers = parts[0].DirectionLayers,
+        };
     }
 }
 
@@ -205,6 +235,8 @@ public static partial class FunctionSpaceProbe
             {
                 if (sweep is null)
                 {
+                    if (options.Direction == StepDirection.MomentRatio)
+                        throw new InvalidOperationException("the moment-ratio direction needs each batch's gradient: measure it with its own sweep, not a gathered B gradient");
                     givenPaths = GivenPaths(gradient!, byLayer);
                     fisher = gradient!.FisherTrace.ToArray();
                 }
@@ -220,25 +252,38 @@ public static partial class FunctionSpaceProbe
         }
         var gradientSeconds = clock.Elapsed.TotalSeconds;
         LayerSweep.ReleaseFreed(model);
-        var slopes = new double[layerCount];
-        var curvature = new double[layerCount, layerCount];
+        // One direction per layer, or per module (layer by layer, modules in path order).
+        var directionLayer = options.PerModule
+            ? byLayer.SelectMany((adapters, l) => adapters.Select(_ => l)).ToArray()
+            : Enumerable.Range(0, layerCount).ToArray();
+        var directionModule = options.PerModule
+            ? byLayer.SelectMany(adapters => adapters.Select((_, m) => m)).ToArray()
+            : Enumerable.Repeat(-1, layerCount).ToArray();
+        int directionCount = directionLayer.Length;
+        var slopes = new double[directionCount];
+        var curvature = new double[directionCount, directionCount];
         long partTargets = 0;
         // Stacked, every branch runs through a layer in one call with the unperturbed stream: far fewer, larger
         // products for narrow layers, at the price of holding all L branches' streams at once.
         bool wide = LayerSweep.IsWide(model);
-        bool stackBranches = !keepInputs && (options.StackBranches ?? !wide);
-        LoraModel StepOnLayer(int l)
+        bool stackBranches = !keepInputs && !options.PerModule && (options.StackBranches ?? !wide);
+        LoraModel StepOnDirection(int k)
         {
-            if (steps is not null) return StepOn(model, config, options.Seed, l, aMatrices[l], steps[l]);
-            // The adapters copy the step: it is freed at once.
-            var step = DescentStep(givenPaths![l].Select(gradient!.Gradient).ToList(), options.Direction);
+            int l = directionLayer[k], module = directionModule[k];
+            // The adapters copy the step: a step formed here, and the zeros of a module's part, are freed at once.
+            var step = steps is not null ? steps[l] : DescentStep(givenPaths![l].Select(gradient!.Gradient).ToList(), options.Direction);
+            // Per module: that module's part of the layer's step, every other module still.
+            var part = module < 0 ? step : step.Select((t, i) => i == module ? t : zeros_like(t)).ToList();
             try
             {
-                return StepOn(model, config, options.Seed, l, aMatrices[l], step);
+                return StepOn(model, config, options.Seed, l, aMatrices[l], part);
             }
             finally
             {
-                foreach (var t in step) t.Dispose();
+                if (module >= 0)
+                    for (int i = 0; i < part.Count; i++)
+                        if (i != module) part[i].Dispose();
+                if (steps is null) foreach (var t in step) t.Dispose();
             }
         }
         void MeasureBatch(int b)
@@ -249,9 +294,9 @@ public static partial class FunctionSpaceProbe
             var index = tensor(positions, device: device);
             var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
             var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
-            var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, StepOnLayer)
-                : stackBranches ? Stacked(model, ids, index, StepOnLayer)
-                : OneBranchAtATime(model, ids, index, StepOnLayer);
+            var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, directionLayer, StepOnDirection)
+                : stackBranches ? Stacked(model, ids, index, StepOnDirection)
+                : OneBranchAtATime(model, ids, index, directionLayer, StepOnDirection);
             // In place: the logit-space differences need the hidden-state differences only.
             foreach (var m in moved) m.sub_(h0).div_(Step);
             Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
@@ -273,8 +318,11 @@ public static partial class FunctionSpaceProbe
             if (gradient is null)
                 foreach (var t in aMatrices.SelectMany(x => x)) t.Dispose();
         }
-        var rows = Enumerable.Range(0, layerCount).Select(i => Enumerable.Range(0, layerCount).Select(j => curvature[i, j]).ToArray()).ToArray();
-        return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds);
+        var rows = Enumerable.Range(0, directionCount).Select(i => Enumerable.Range(0, directionCount).Select(j => curvature[i, j]).ToArray()).ToArray();
+        return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds)
+        {
+            DirectionLayers = options.PerModule ? directionLayer : null,
+        };
     }
 
     /// <summary>
