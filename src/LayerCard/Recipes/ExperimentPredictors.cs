@@ -49,6 +49,11 @@ public static class ExperimentPredictors
         var perModuleSingles = Enumerable.Range(0, truth.Singles.Count).Select(l => perModule.LayerSetGain([l])).ToList();
         log($"function space (one direction per module): single-layer gains {Format(perModuleSingles)}, all layers {perModule.LayerSetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
         yield return PredictorScore.Of("function space, one sign step per module", set => perModule.LayerSetGain(set), truth, Cost(perModule.Seconds), false);
+        var perBatch = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
+            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, PerBatch: true), device);
+        var perBatchSingles = Enumerable.Range(0, truth.Singles.Count).Select(l => perBatch.LayerSetGain([l])).ToList();
+        log($"function space (one direction per batch): single-layer gains {Format(perBatchSingles)}, all layers {perBatch.LayerSetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
+        yield return PredictorScore.Of("function space, one sign step per batch", set => perBatch.LayerSetGain(set), truth, Cost(perBatch.Seconds), false);
         var momentRatio = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
             new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.MomentRatio), device);
         log($"function space (Adam's moment ratio): single-layer gains {Format(momentRatio.LayerGains())}, all layers {momentRatio.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");

@@ -9,10 +9,25 @@ namespace LayerCard.Tests.Card;
 public class FunctionSpaceSignalTests
 {
     private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null, bool? stackBranches = null,
-        bool perModule = false)
+        bool perModule = false, bool perBatch = false)
     {
         var (_, model, set, targets) = Tiny(family, examples);
-        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches, perModule), CPU);
+        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches, perModule, perBatch), CPU);
+    }
+
+    [Fact]
+    public void PerBatchDirectionsAreTheLayersStepWithOneBatchAndOnePerBatchWithMore()
+    {
+        // One batch: that batch's step is the layer's step.
+        var layerStep = Measure(StepDirection.Sign, examples: 8, batchSize: 8);
+        var oneBatch = Measure(StepDirection.Sign, examples: 8, batchSize: 8, perBatch: true);
+        Assert.Null(oneBatch.DirectionLayers);
+        AssertSameSignal(layerStep, oneBatch);
+        // Two batches: two directions per layer, each with the slope of its own batch's step (first steps lower the loss).
+        var twoBatches = Measure(StepDirection.Sign, examples: 8, batchSize: 4, perBatch: true);
+        Assert.Equal(Enumerable.Range(0, 3).SelectMany(l => new[] { l, l }), twoBatches.DirectionLayers!);
+        Assert.All(twoBatches.Slopes, s => Assert.True(double.IsFinite(s)));
+        for (int l = 0; l < 3; l++) Assert.True(twoBatches.LayerSetGain([l]) > 0);
     }
 
     [Fact]

@@ -39,6 +39,31 @@ public static partial class FunctionSpaceProbe
     }
 
     /// <summary>
+    /// Per layer and calibration batch, the first step that batch's gradient alone gives (its sign or itself, all the
+    /// layer's B together, unit norm), layer by layer, and each layer's empirical Fisher trace, down the sweep.
+    /// </summary>
+    private static (List<List<Tensor>> Steps, double[] Fisher) BatchSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, StepDirection kind)
+    {
+        var batches = sweep.Batches;
+        var fisher = new double[byLayer.Count];
+        var steps = new List<Tensor>[byLayer.Count * batches.Count];
+        for (int l = byLayer.Count - 1; l >= 0; l--)
+        {
+            for (int b = 0; b < batches.Count; b++)
+            {
+                using var scope = NewDisposeScope();
+                var grads = sweep.Backward(b, () => byLayer[l].Select(a => (Tensor)a.B).ToList());
+                using var noGrad = no_grad();
+                var means = grads.Select(g => g / batches[b].TargetTokens).ToList();
+                fisher[l] += means.Sum(g => g.square().sum().to_type(ScalarType.Float64).item<double>()) / batches.Count;
+                steps[l * batches.Count + b] = DescentStep(means, kind);
+            }
+            if (l > 0) sweep.Descend();
+        }
+        return (steps.ToList(), fisher);
+    }
+
+    /// <summary>
     /// Per layer, the gradient G of the mean completion loss with respect to each target module's frozen weight
     /// (as [out, in]), down the sweep; its rank-r SVD U S V' gives A = V' and the step −U S, all the layer's B
     /// together normalised to unit norm, so that B A moves the weights along −G_r.

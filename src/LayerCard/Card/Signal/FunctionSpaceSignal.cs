@@ -52,8 +52,13 @@ public enum StepDirection
 /// layer by layer in path order: <see cref="FunctionSpaceResult.Directions"/>). The differences cost one branch per
 /// module; always one branch at a time.
 /// </param>
+/// <param name="PerBatch">
+/// One direction per layer and calibration batch: the first step each batch alone would take (as Adam's steps on
+/// different minibatches go different ways), so a layer's gain is that of the best step in the span of its batches'
+/// steps. Needs its own sweep; exclusive with <paramref name="PerModule"/>; always one branch at a time.
+/// </param>
 public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null,
-    bool? StackBranches = null, bool PerModule = false);
+    bool? StackBranches = null, bool PerModule = false, bool PerBatch = false);
 
 /// <summary>
 /// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean
@@ -72,7 +77,7 @@ public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize,
 public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnlyList<IReadOnlyList<double>> Curvature, IReadOnlyList<double> FisherTrace,
     StepDirection Direction, double GradientSeconds, double Seconds)
 {
-    /// <summary>The layer of each direction when the pass measured one per module (<see cref="FunctionSpaceOptions.PerModule"/>); null: one per layer.</summary>
+    /// <summary>The layer of each direction when the pass measured several per layer (<see cref="FunctionSpaceOptions.PerModule"/>, <see cref="FunctionSpaceOptions.PerBatch"/>); null: one per layer.</summary>
     public IReadOnlyList<int>? DirectionLayers { get; init; }
 
     /// <summary>Predicted gain of adapting <paramref name="layers"/> with every direction they hold (one per layer, or each of their modules').</summary>
@@ -220,6 +225,10 @@ public static partial class FunctionSpaceProbe
         using var sweep = gradient is null ? LayerSweep.Record(model, batches, device, keepInputs) : null;
         // Each layer's unit first step; null when formed from the gathered gradient as each layer is stepped.
         List<List<Tensor>>? steps = null;
+        // Per batch: every layer's steps, one per batch, layer by layer (the directions' own steps).
+        List<List<Tensor>>? batchSteps = null;
+        if (options.PerBatch && (options.PerModule || options.Direction == StepDirection.TopRank))
+            throw new ArgumentException("per-batch directions take the gradient or sign step, one direction per layer and batch", nameof(options));
         List<List<string>>? givenPaths = null;
         List<List<Tensor>> aMatrices;
         double[] fisher;
@@ -240,6 +249,7 @@ public static partial class FunctionSpaceProbe
                     givenPaths = GivenPaths(gradient!, byLayer);
                     fisher = gradient!.FisherTrace.ToArray();
                 }
+                else if (options.PerBatch) (batchSteps, fisher) = BatchSteps(sweep, byLayer, options.Direction);
                 else (steps, fisher) = FirstSteps(sweep, byLayer, totalTargets, options.Direction);
                 // A gathered gradient already holds the A matrices (checked equal above); otherwise keep copies.
                 aMatrices = byLayer.Select(adapters => adapters.Select(a => gradient?.A(a.Target.Path) ?? a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
@@ -253,12 +263,12 @@ public static partial class FunctionSpaceProbe
         var gradientSeconds = clock.Elapsed.TotalSeconds;
         LayerSweep.ReleaseFreed(model);
         // One direction per layer, or per module (layer by layer, modules in path order).
-        var directionLayer = options.PerModule
-            ? byLayer.SelectMany((adapters, l) => adapters.Select(_ => l)).ToArray()
+        var directionLayer = options.PerModule ? byLayer.SelectMany((adapters, l) => adapters.Select(_ => l)).ToArray()
+            : options.PerBatch ? Enumerable.Range(0, layerCount).SelectMany(l => Enumerable.Repeat(l, batches.Count)).ToArray()
             : Enumerable.Range(0, layerCount).ToArray();
         var directionModule = options.PerModule
             ? byLayer.SelectMany(adapters => adapters.Select((_, m) => m)).ToArray()
-            : Enumerable.Repeat(-1, layerCount).ToArray();
+            : Enumerable.Repeat(-1, directionLayer.Length).ToArray();
         int directionCount = directionLayer.Length;
         var slopes = new double[directionCount];
         var curvature = new double[directionCount, directionCount];
@@ -266,10 +276,11 @@ public static partial class FunctionSpaceProbe
         // Stacked, every branch runs through a layer in one call with the unperturbed stream: far fewer, larger
         // products for narrow layers, at the price of holding all L branches' streams at once.
         bool wide = LayerSweep.IsWide(model);
-        bool stackBranches = !keepInputs && !options.PerModule && (options.StackBranches ?? !wide);
+        bool stackBranches = !keepInputs && directionLayer.Length == layerCount && (options.StackBranches ?? !wide);
         LoraModel StepOnDirection(int k)
         {
             int l = directionLayer[k], module = directionModule[k];
+            if (batchSteps is not null) return StepOn(model, config, options.Seed, l, aMatrices[l], batchSteps[k]);
             // The adapters copy the step: a step formed here, and the zeros of a module's part, are freed at once.
             var step = steps is not null ? steps[l] : DescentStep(givenPaths![l].Select(gradient!.Gradient).ToList(), options.Direction);
             // Per module: that module's part of the layer's step, every other module still.
@@ -315,13 +326,14 @@ public static partial class FunctionSpaceProbe
         finally
         {
             foreach (var t in steps?.SelectMany(x => x) ?? []) t.Dispose();
+            foreach (var t in batchSteps?.SelectMany(x => x) ?? []) t.Dispose();
             if (gradient is null)
                 foreach (var t in aMatrices.SelectMany(x => x)) t.Dispose();
         }
         var rows = Enumerable.Range(0, directionCount).Select(i => Enumerable.Range(0, directionCount).Select(j => curvature[i, j]).ToArray()).ToArray();
         return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds)
         {
-            DirectionLayers = options.PerModule ? directionLayer : null,
+            DirectionLayers = directionLayer.Length == layerCount ? null : directionLayer,
         };
     }
 
