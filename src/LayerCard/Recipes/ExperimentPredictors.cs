@@ -54,6 +54,10 @@ public static class ExperimentPredictors
         var perBatchSingles = Enumerable.Range(0, truth.Singles.Count).Select(l => perBatch.LayerSetGain([l])).ToList();
         log($"function space (one direction per batch): single-layer gains {Format(perBatchSingles)}, all layers {perBatch.LayerSetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
         yield return PredictorScore.Of("function space, one sign step per batch", set => perBatch.LayerSetGain(set), truth, Cost(perBatch.Seconds), false);
+        var secant = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
+            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, LineSearch: true), device);
+        log($"function space (line-searched secant curvature): single-layer gains {Format(secant.LayerGains())}, all layers {secant.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
+        yield return PredictorScore.Of("function space, sign step, line-searched", set => secant.SetGain(set), truth, Cost(secant.Seconds), false);
         var momentRatio = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
             new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.MomentRatio), device);
         log($"function space (Adam's moment ratio): single-layer gains {Format(momentRatio.LayerGains())}, all layers {momentRatio.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");

@@ -9,10 +9,32 @@ namespace LayerCard.Tests.Card;
 public class FunctionSpaceSignalTests
 {
     private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null, bool? stackBranches = null,
-        bool perModule = false, bool perBatch = false)
+        bool perModule = false, bool perBatch = false, bool lineSearch = false)
     {
         var (_, model, set, targets) = Tiny(family, examples);
-        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches, perModule, perBatch), CPU);
+        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches, perModule, perBatch, lineSearch), CPU);
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void TheLineSearchRescalesEachDirectionsCurvatureAndKeepsSlopesAndCorrelations(string family)
+    {
+        var tangent = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family);
+        var secant = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, lineSearch: true);
+        int n = tangent.Slopes.Count;
+        for (int i = 0; i < n; i++)
+        {
+            Assert.Equal(tangent.Slopes[i], secant.Slopes[i], Math.Abs(tangent.Slopes[i]) * 1e-9);
+            Assert.True(secant.Curvature[i][i] > 0);
+            for (int j = 0; j < n; j++)
+            {
+                double Correlation(FunctionSpaceResult r) => r.Curvature[i][j] / Math.Sqrt(r.Curvature[i][i] * r.Curvature[j][j]);
+                Assert.Equal(Correlation(tangent), Correlation(secant), 1e-9);
+            }
+        }
+        // The real loss along a direction is not the quadratic model's: some direction's curvature moved.
+        Assert.Contains(Enumerable.Range(0, n), i => Math.Abs(secant.Curvature[i][i] / tangent.Curvature[i][i] - 1) > 1e-3);
     }
 
     [Fact]

@@ -78,8 +78,8 @@ public static partial class FunctionSpaceProbe
     /// <summary>The rows of hidden states [batch, positions, hidden] at flat positions <paramref name="index"/>.</summary>
     private static Tensor Rows(Tensor hidden, Tensor index) => hidden.reshape(-1, hidden.shape[^1]).index_select(0, index);
 
-    /// <summary>Fresh adapters on layer <paramref name="layer"/> alone, with the pass's A matrices and B = <see cref="Step"/> times the layer's unit first step; dispose to take them out.</summary>
-    private static LoraModel StepOn(CausalLM model, LoraConfig config, long seed, int layer, IReadOnlyList<Tensor> a, IReadOnlyList<Tensor> step)
+    /// <summary>Fresh adapters on layer <paramref name="layer"/> alone, with the pass's A matrices and B = <paramref name="scale"/> (the finite difference's <see cref="Step"/>) times the layer's unit first step; dispose to take them out.</summary>
+    private static LoraModel StepOn(CausalLM model, LoraConfig config, long seed, int layer, IReadOnlyList<Tensor> a, IReadOnlyList<Tensor> step, double scale)
     {
         var lora = LoraModel.Inject(model, config with { Layers = [layer] }, seed);
         var adapters = lora.Adapters.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => x.Value).ToList();
@@ -87,7 +87,7 @@ public static partial class FunctionSpaceProbe
         for (int i = 0; i < adapters.Count; i++)
         {
             adapters[i].A.copy_(a[i]);
-            adapters[i].B.copy_(step[i] * Step);
+            adapters[i].B.copy_(step[i] * scale);
         }
         return lora;
     }

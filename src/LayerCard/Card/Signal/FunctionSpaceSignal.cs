@@ -57,8 +57,14 @@ public enum StepDirection
 /// different minibatches go different ways), so a layer's gain is that of the best step in the span of its batches'
 /// steps. Needs its own sweep; exclusive with <paramref name="PerModule"/>; always one branch at a time.
 /// </param>
+/// <param name="LineSearch">
+/// After the quadratic model, measure the real loss along each direction at 1, 2 and 4 times the model's best step
+/// (forwards only, no training) and give each direction the curvature that makes its gain the best loss drop found,
+/// keeping the correlations between directions: a secant instead of the tangent curvature, for directions whose loss
+/// keeps falling past where the quadratic model says it stops. Standalone passes only (one part, no gathered gradient).
+/// </param>
 public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null,
-    bool? StackBranches = null, bool PerModule = false, bool PerBatch = false);
+    bool? StackBranches = null, bool PerModule = false, bool PerBatch = false, bool LineSearch = false);
 
 /// <summary>
 /// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean
@@ -277,17 +283,19 @@ public static partial class FunctionSpaceProbe
         // products for narrow layers, at the price of holding all L branches' streams at once.
         bool wide = LayerSweep.IsWide(model);
         bool stackBranches = !keepInputs && directionLayer.Length == layerCount && (options.StackBranches ?? !wide);
+        // The branches move B by Step along each direction; the line search moves them by its own multiples.
+        Func<int, double> scaleOf = _ => Step;
         LoraModel StepOnDirection(int k)
         {
             int l = directionLayer[k], module = directionModule[k];
-            if (batchSteps is not null) return StepOn(model, config, options.Seed, l, aMatrices[l], batchSteps[k]);
+            if (batchSteps is not null) return StepOn(model, config, options.Seed, l, aMatrices[l], batchSteps[k], scaleOf(k));
             // The adapters copy the step: a step formed here, and the zeros of a module's part, are freed at once.
             var step = steps is not null ? steps[l] : DescentStep(givenPaths![l].Select(gradient!.Gradient).ToList(), options.Direction);
             // Per module: that module's part of the layer's step, every other module still.
             var part = module < 0 ? step : step.Select((t, i) => i == module ? t : zeros_like(t)).ToList();
             try
             {
-                return StepOn(model, config, options.Seed, l, aMatrices[l], part);
+                return StepOn(model, config, options.Seed, l, aMatrices[l], part, scaleOf(k));
             }
             finally
             {
@@ -322,6 +330,11 @@ public static partial class FunctionSpaceProbe
                 // On wide layers each batch starts from what is live: the last batch's leftovers go back at once.
                 if (wide) NativeMemory.CollectAndReturnFreeMemory();
             }
+            if (options.LineSearch)
+            {
+                if (parts != 1 || gradient is not null) throw new InvalidOperationException("the line search runs in a standalone pass of one part");
+                SecantCurvature();
+            }
         }
         finally
         {
@@ -329,6 +342,44 @@ public static partial class FunctionSpaceProbe
             foreach (var t in batchSteps?.SelectMany(x => x) ?? []) t.Dispose();
             if (gradient is null)
                 foreach (var t in aMatrices.SelectMany(x => x)) t.Dispose();
+        }
+        // Per direction: the loss drop at 1, 2 and 4 times the quadratic model's best step, and the curvature rescaled
+        // so that the model's gain along it is the best drop found (correlations between directions kept).
+        void SecantCurvature()
+        {
+            var bestStep = Enumerable.Range(0, directionCount).Select(k => curvature[k, k] > 0 ? -slopes[k] / curvature[k, k] : 0).ToArray();
+            double[] multiples = [1, 2, 4];
+            var drops = new double[directionCount, multiples.Length];
+            for (int m = 0; m < multiples.Length; m++)
+            {
+                double multiple = multiples[m];
+                scaleOf = k => multiple * bestStep[k];
+                for (int b = 0; b < batches.Count; b++)
+                {
+                    using var scope = NewDisposeScope();
+                    var batch = batches[b];
+                    var positions = CompletionLoss.LabelledPositions(batch);
+                    var index = tensor(positions, device: device);
+                    var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
+                    var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
+                    var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, directionLayer, StepOnDirection)
+                        : OneBranchAtATime(model, ids, index, directionLayer, StepOnDirection);
+                    double baseLoss = CompletionLoss.SumAt(h0, labels, model.HeadWeight).item<float>();
+                    for (int k = 0; k < directionCount; k++)
+                        drops[k, m] += baseLoss - CompletionLoss.SumAt(moved[k], labels, model.HeadWeight).item<float>();
+                }
+            }
+            scaleOf = _ => Step;
+            var factor = new double[directionCount];
+            for (int k = 0; k < directionCount; k++)
+            {
+                // Per token, like the slopes and the curvature after Combine: the best drop found, and the quadratic gain.
+                double best = Enumerable.Range(0, multiples.Length).Max(m => drops[k, m]) / partTargets;
+                double quadratic = curvature[k, k] > 0 ? 0.5 * slopes[k] * slopes[k] / curvature[k, k] / partTargets : 0;
+                factor[k] = best > 0 && quadratic > 0 ? Math.Sqrt(quadratic / best) : 1;
+            }
+            for (int i = 0; i < directionCount; i++)
+                for (int j = 0; j < directionCount; j++) curvature[i, j] *= factor[i] * factor[j];
         }
         var rows = Enumerable.Range(0, directionCount).Select(i => Enumerable.Range(0, directionCount).Select(j => curvature[i, j]).ToArray()).ToArray();
         return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds)
