@@ -305,9 +305,9 @@ public static partial class FunctionSpaceProbe
                 if (steps is null) foreach (var t in step) t.Dispose();
             }
         }
-        void MeasureBatch(int b)
+        // Batch b's final hidden states at its targets, unmoved and moved along each direction, and the targets' labels.
+        (Tensor H0, List<Tensor> Moved, Tensor Labels) Branches(int b)
         {
-            using var scope = NewDisposeScope();
             var batch = batches[b];
             var positions = CompletionLoss.LabelledPositions(batch);
             var index = tensor(positions, device: device);
@@ -316,6 +316,12 @@ public static partial class FunctionSpaceProbe
             var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, directionLayer, StepOnDirection)
                 : stackBranches ? Stacked(model, ids, index, StepOnDirection)
                 : OneBranchAtATime(model, ids, index, directionLayer, StepOnDirection);
+            return (h0, moved, labels);
+        }
+        void MeasureBatch(int b)
+        {
+            using var scope = NewDisposeScope();
+            var (h0, moved, labels) = Branches(b);
             // In place: the logit-space differences need the hidden-state differences only.
             foreach (var m in moved) m.sub_(h0).div_(Step);
             Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
@@ -357,13 +363,7 @@ public static partial class FunctionSpaceProbe
                 for (int b = 0; b < batches.Count; b++)
                 {
                     using var scope = NewDisposeScope();
-                    var batch = batches[b];
-                    var positions = CompletionLoss.LabelledPositions(batch);
-                    var index = tensor(positions, device: device);
-                    var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
-                    var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
-                    var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, directionLayer, StepOnDirection)
-                        : OneBranchAtATime(model, ids, index, directionLayer, StepOnDirection);
+                    var (h0, moved, labels) = Branches(b);
                     double baseLoss = CompletionLoss.SumAt(h0, labels, model.HeadWeight).item<float>();
                     for (int k = 0; k < directionCount; k++)
                         drops[k, m] += baseLoss - CompletionLoss.SumAt(moved[k], labels, model.HeadWeight).item<float>();
