@@ -1,0 +1,153 @@
+using static TorchSharp.torch;
+
+namespace LayerCard.Card;
+
+/// <summary>Which way a fresh adapter's first step points.</summary>
+public enum StepDirection
+{
+    /// <summary>The gradient of the loss with respect to B (plain gradient descent).</summary>
+    Gradient,
+    /// <summary>The sign of that gradient: the first step of Adam, whose first update is lr * sign(g).</summary>
+    Sign,
+    /// <summary>
+    /// The best rank-r approximation of the gradient of each target module's full weight, as a LoRA (A its top r right
+    /// singular vectors, B minus the left ones times the singular values), as LoRA-GA initialises: the steepest
+    /// direction a rank-r adapter whose A has aligned with the gradient can take. Needs its own sweep.
+    /// </summary>
+    TopRank,
+    /// <summary>
+    /// Adam's update once its moments have settled at the start: the mean gradient over the calibration batches divided
+    /// by the root of its mean square over them (per coordinate), so coordinates whose gradient changes sign from batch
+    /// to batch move less than sign(g) would move them. With calibration batches the size of training's, the mean
+    /// square estimates Adam's second moment at the start. Needs its own sweep (per-batch squares).
+    /// </summary>
+    MomentRatio,
+}
+
+/// <summary>Settings of the function-space pass: the LoRA whose first step it measures, and how.</summary>
+/// <param name="Rank">Rank of the fresh adapters (the card's LoRA rank).</param>
+/// <param name="Alpha">LoRA alpha (only scales the directions, so it cancels in every gain).</param>
+/// <param name="BatchSize">Calibration examples per forward pass.</param>
+/// <param name="Seed">Seeds the fresh A matrices.</param>
+/// <param name="Direction">Gradient or Adam's sign step.</param>
+/// <param name="KeepInputs">
+/// Whether the finite differences start from layer inputs recorded by the gradient pass (layers × positions ×
+/// hidden floats held throughout) or recompute them with one more forward per batch (memory that does not grow with
+/// depth, L more layer forwards against the L(L+1)/2 of the differences). Default: kept for narrow layers,
+/// recomputed for wide ones (<see cref="LayerSweep.BoundedMemory"/>).
+/// </param>
+/// <param name="StackBranches">
+/// Without kept inputs: whether all layers' branches run through each layer in one call with the unperturbed stream
+/// (faster for narrow layers; holds (L + 1) × positions × hidden floats at once) or one branch at a time. Default:
+/// stacked for narrow layers.
+/// </param>
+/// <param name="PerModule">
+/// One direction per adapted module instead of one per layer: each module's part of its layer's first step, so the
+/// quadratic model may weigh a layer's modules against each other (slopes and curvature then run over the modules,
+/// layer by layer in path order: <see cref="FunctionSpaceResult.Directions"/>). The differences cost one branch per
+/// module; always one branch at a time.
+/// </param>
+/// <param name="PerBatch">
+/// One direction per layer and calibration batch: the first step each batch alone would take (as Adam's steps on
+/// different minibatches go different ways), so a layer's gain is that of the best step in the span of its batches'
+/// steps. Needs its own sweep; exclusive with <paramref name="PerModule"/>; always one branch at a time.
+/// </param>
+/// <param name="LineSearch">
+/// After the quadratic model, measure the real loss along each direction at 1, 2 and 4 times the model's best step
+/// (forwards only, no training) and give each direction the curvature that makes its gain the best loss drop found,
+/// keeping the correlations between directions: a secant instead of the tangent curvature, for directions whose loss
+/// keeps falling past where the quadratic model says it stops. Standalone passes only (one part, no gathered gradient).
+/// </param>
+public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null,
+    bool? StackBranches = null, bool PerModule = false, bool PerBatch = false, bool LineSearch = false);
+
+/// <summary>
+/// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean
+/// completion loss along the layer's first LoRA step, all its adapted modules moving together as one optimizer step
+/// moves them) and the Gauss-Newton curvature M between layers (Σ_t Δz_i'(diag p − pp')Δz_j over target tokens, per
+/// token). The quadratic model L(a) = L0 + a's + ½a'Ma gives any set of layers a predicted loss reduction
+/// ½ s_S'M_S⁻¹s_S with no fitted constant. Also the empirical Fisher trace of the fresh B matrices per layer (the
+/// score FIM-LoRA allocates ranks by) over the calibration batches.
+/// </summary>
+/// <param name="Slopes">Per layer: d(mean loss)/d(step) along its unit-norm first step (negative: the step lowers the loss).</param>
+/// <param name="Curvature">Per pair of layers: the Gauss-Newton curvature between their steps, per target token.</param>
+/// <param name="FisherTrace">Per layer: mean over calibration batches of the squared norm of the fresh B gradients.</param>
+/// <param name="Direction">Which first step was measured.</param>
+/// <param name="GradientSeconds">Time of the gradient pass alone (all FIM-LoRA needs).</param>
+/// <param name="Seconds">Time of the whole pass.</param>
+public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnlyList<IReadOnlyList<double>> Curvature, IReadOnlyList<double> FisherTrace,
+    StepDirection Direction, double GradientSeconds, double Seconds)
+{
+    /// <summary>The layer of each direction when the pass measured several per layer (<see cref="FunctionSpaceOptions.PerModule"/>, <see cref="FunctionSpaceOptions.PerBatch"/>); null: one per layer.</summary>
+    public IReadOnlyList<int>? DirectionLayers { get; init; }
+
+    /// <summary>Predicted gain of adapting <paramref name="layers"/> with every direction they hold (one per layer, or each of their modules').</summary>
+    public double LayerSetGain(IEnumerable<int> layers)
+    {
+        if (DirectionLayers is null) return SetGain(layers);
+        var chosen = layers.ToHashSet();
+        return SetGain(Enumerable.Range(0, DirectionLayers.Count).Where(k => chosen.Contains(DirectionLayers[k])));
+    }
+
+    /// <summary>Relative ridge on M_S (of its mean diagonal), so that nearly parallel steps do not blow up the solve.</summary>
+    public const double Ridge = 1e-6;
+
+    /// <summary>Predicted loss reduction (units of the mean completion loss) of adapting <paramref name="layers"/>: ½ s_S'M_S⁻¹s_S.</summary>
+    public double SetGain(IEnumerable<int> layers)
+    {
+        var index = layers.Distinct().Order().ToArray();
+        if (index.Length == 0) return 0;
+        var n = index.Length;
+        var m = new double[n, n];
+        var s = new double[n];
+        double meanDiagonal = index.Average(i => Curvature[i][i]);
+        for (int a = 0; a < n; a++)
+        {
+            s[a] = Slopes[index[a]];
+            for (int b = 0; b < n; b++) m[a, b] = Curvature[index[a]][index[b]];
+            m[a, a] += Ridge * meanDiagonal + 1e-300;
+        }
+        return 0.5 * QuadraticForm.InverseForm(m, s);
+    }
+
+    /// <summary>Predicted gain of each layer alone.</summary>
+    public IReadOnlyList<double> LayerGains() => Enumerable.Range(0, Slopes.Count).Select(l => SetGain([l])).ToList();
+}
+
+/// <summary>
+/// The function-space pass over one part of the calibration batches, as sums (not yet divided by the target tokens),
+/// so that parts measured by separate jobs add up to the pass over every batch.
+/// </summary>
+/// <param name="Part">Which part (0-based).</param>
+/// <param name="Parts">How many parts the batches were dealt into.</param>
+/// <param name="SlopeSums">Per layer: Σ over the part's target tokens of the summed loss's derivative along the layer's step.</param>
+/// <param name="CurvatureSums">Per pair of layers: Σ over the part's target tokens of the Gauss-Newton curvature.</param>
+/// <param name="TargetTokens">Target tokens in the part.</param>
+/// <param name="FisherTrace">Per layer: the FIM-LoRA score over every batch (the same in every part).</param>
+/// <param name="Direction">Which first step was measured.</param>
+/// <param name="GradientSeconds">Time of the gradient pass (over every batch).</param>
+/// <param name="Seconds">Time of this part's whole pass.</param>
+public sealed record FunctionSpacePart(int Part, int Parts, double[] SlopeSums, double[][] CurvatureSums, long TargetTokens, IReadOnlyList<double> FisherTrace,
+    StepDirection Direction, double GradientSeconds, double Seconds)
+{
+    /// <summary>The layer of each direction when measured per module; null: one direction per layer.</summary>
+    public IReadOnlyList<int>? DirectionLayers { get; init; }
+
+    /// <summary>The pass over every batch from all of its parts: sums added, divided by the target tokens; seconds added (the compute spent).</summary>
+    public static FunctionSpaceResult Combine(IReadOnlyList<FunctionSpacePart> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Count == 0) throw new ArgumentException("no parts to combine", nameof(parts));
+        int layers = parts[0].SlopeSums.Length; // directions: layers, or modules when measured per module
+        long targets = parts.Sum(p => p.TargetTokens);
+        if (targets == 0) throw new InvalidOperationException("the parts hold no target tokens");
+        var slopes = Enumerable.Range(0, layers).Select(l => parts.Sum(p => p.SlopeSums[l]) / targets).ToList();
+        var curvature = Enumerable.Range(0, layers)
+            .Select(i => (IReadOnlyList<double>)Enumerable.Range(0, layers).Select(j => parts.Sum(p => p.CurvatureSums[i][j]) / targets).ToList()).ToList();
+        return new FunctionSpaceResult(slopes, curvature, parts[0].FisherTrace, parts[0].Direction, parts.Sum(p => p.GradientSeconds), parts.Sum(p => p.Seconds))
+        {
+            DirectionLayers = parts[0].DirectionLayers,
+        };
+    }
+}
+
