@@ -180,11 +180,12 @@ public sealed record CardLayerRow(
 /// <param name="Slopes">Per layer, per unit step.</param>
 /// <param name="Curvature">Per pair of layers, per target token.</param>
 /// <param name="Seconds">The pass's time, gradient pass included.</param>
-public sealed record CardFunctionSpace(string Direction, double[] Slopes, double[][] Curvature, double Seconds)
+/// <param name="LineSearch">Whether the curvature is the line search's secant one (<c>--line-search</c>).</param>
+public sealed record CardFunctionSpace(string Direction, double[] Slopes, double[][] Curvature, double Seconds, bool LineSearch = false)
 {
     /// <summary>From a measured pass.</summary>
     public static CardFunctionSpace From(FunctionSpaceResult r) =>
-        new(r.Direction.ToString().ToLowerInvariant(), r.Slopes.ToArray(), r.Curvature.Select(row => row.ToArray()).ToArray(), r.Seconds);
+        new(r.Direction.ToString().ToLowerInvariant(), r.Slopes.ToArray(), r.Curvature.Select(row => row.ToArray()).ToArray(), r.Seconds, r.LineSearched);
 
     /// <summary>Back to the quadratic model the planner evaluates.</summary>
     public FunctionSpaceResult ToResult() => new(Slopes, Curvature, new double[Slopes.Length],

@@ -38,6 +38,8 @@ public sealed record RunRequest : TaskRequest
     public bool NoProbes { get; init; }
     /// <summary>Steps of the card's optional single-layer probe runs; null (the default): none, the card plans from its signals.</summary>
     public int? ProbeSteps { get; init; }
+    /// <summary>The card line-searches each layer's direction (<see cref="CardSettings.LineSearch"/>).</summary>
+    public bool LineSearch { get; init; }
     /// <summary>Training examples the card's signal pass reads.</summary>
     public int? CalibrationExamples { get; init; }
     /// <summary>Seed of the calibration sample, the data order and the adapters' initialisation.</summary>
@@ -48,7 +50,7 @@ public sealed record RunRequest : TaskRequest
     /// <summary>The card this run builds.</summary>
     public CardSettings Card => new()
     {
-        Targets = Targets, Rank = Rank, Alpha = Alpha, CalibrationExamples = CalibrationExamples, NoProbes = NoProbes, ProbeSteps = ProbeSteps,
+        Targets = Targets, Rank = Rank, Alpha = Alpha, CalibrationExamples = CalibrationExamples, NoProbes = NoProbes, ProbeSteps = ProbeSteps, LineSearch = LineSearch,
         BatchSize = BatchSize, LearningRate = LearningRate, FullFineTuneSteps = Steps, Seed = Seed,
     };
 

@@ -59,6 +59,35 @@ public class CardShardTests
         Assert.True(largest > 1e-4, $"shard 0's own slopes differ from the whole pass's by at most {largest} relative");
     }
 
+    /// <summary>
+    /// `card --line-search` records a line-searched function-space signal (the same slopes as without it, other
+    /// curvature) and is refused with --shard in one line naming the option (exit 2): a shard cannot search along the
+    /// whole sample's best steps.
+    /// </summary>
+    [Fact]
+    public void ALineSearchedCardKeepsTheSlopesAndIsRefusedAsAShard()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel(folder, layers: 3);
+        var data = CountingTask(folder);
+        var (code, output, err) = RunCli(CardArgs(model, data, "--out", folder["plain.json"]));
+        Assert.True(code == 0, err + output);
+        (code, output, err) = RunCli(CardArgs(model, data, "--line-search", "--out", folder["searched.json"]));
+        Assert.True(code == 0, err + output);
+        var plain = CardDocument.Load(folder["plain.json"]).FunctionSpace!;
+        var searched = CardDocument.Load(folder["searched.json"]).FunctionSpace!;
+        Assert.False(plain.LineSearch);
+        Assert.True(searched.LineSearch);
+        for (int i = 0; i < 3; i++) Close(plain.Slopes[i], searched.Slopes[i], $"slope {i}");
+        Assert.Contains(Enumerable.Range(0, 3), i => Math.Abs(searched.Curvature[i][i] / plain.Curvature[i][i] - 1) > 1e-3);
+
+        (code, output, err) = RunCli(CardArgs(model, data, "--line-search", "--shard", "0/2", "--stats-out", folder["stats"]));
+        Assert.Equal(2, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("--line-search", line);
+        Assert.False(Directory.Exists(folder["stats"]) && Directory.EnumerateFiles(folder["stats"]).Any());
+    }
+
     /// <summary>A shard built with another model, tokenizer, target set or rank, or a missing shard, stops the merge with one line naming the file and the difference (exit 2).</summary>
     [Theory]
     [InlineData("model", "another model")]

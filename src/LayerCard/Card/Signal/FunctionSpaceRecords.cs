@@ -56,7 +56,7 @@ public enum StepDirection
 /// After the quadratic model, measure the real loss along each direction at 1, 2 and 4 times the model's best step
 /// (forwards only, no training) and give each direction the curvature that makes its gain the best loss drop found,
 /// keeping the correlations between directions: a secant instead of the tangent curvature, for directions whose loss
-/// keeps falling past where the quadratic model says it stops. Standalone passes only (one part, no gathered gradient).
+/// keeps falling past where the quadratic model says it stops. One part only (not across card shards).
 /// </param>
 public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null,
     bool? StackBranches = null, bool PerModule = false, bool PerBatch = false, bool LineSearch = false);
@@ -78,6 +78,9 @@ public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize,
 public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnlyList<IReadOnlyList<double>> Curvature, IReadOnlyList<double> FisherTrace,
     StepDirection Direction, double GradientSeconds, double Seconds)
 {
+    /// <summary>Whether each direction's curvature is the line search's secant (<see cref="FunctionSpaceOptions.LineSearch"/>).</summary>
+    public bool LineSearched { get; init; }
+
     /// <summary>The layer of each direction when the pass measured several per layer (<see cref="FunctionSpaceOptions.PerModule"/>, <see cref="FunctionSpaceOptions.PerBatch"/>); null: one per layer.</summary>
     public IReadOnlyList<int>? DirectionLayers { get; init; }
 
@@ -130,6 +133,9 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
 public sealed record FunctionSpacePart(int Part, int Parts, double[] SlopeSums, double[][] CurvatureSums, long TargetTokens, IReadOnlyList<double> FisherTrace,
     StepDirection Direction, double GradientSeconds, double Seconds)
 {
+    /// <summary>Whether the curvature sums are the line search's secant ones.</summary>
+    public bool LineSearched { get; init; }
+
     /// <summary>The layer of each direction when measured per module; null: one direction per layer.</summary>
     public IReadOnlyList<int>? DirectionLayers { get; init; }
 
@@ -147,6 +153,7 @@ public sealed record FunctionSpacePart(int Part, int Parts, double[] SlopeSums, 
         return new FunctionSpaceResult(slopes, curvature, parts[0].FisherTrace, parts[0].Direction, parts.Sum(p => p.GradientSeconds), parts.Sum(p => p.Seconds))
         {
             DirectionLayers = parts[0].DirectionLayers,
+            LineSearched = parts[0].LineSearched,
         };
     }
 }

@@ -189,7 +189,8 @@ public static partial class FunctionSpaceProbe
             }
             if (options.LineSearch)
             {
-                if (parts != 1 || gradient is not null) throw new InvalidOperationException("the line search runs in a standalone pass of one part");
+                // Each part would search along its own best steps: the line search needs the whole sample's.
+                if (parts != 1) throw new InvalidOperationException("the line search runs in a pass of one part (no shards)");
                 SecantCurvature();
             }
         }
@@ -236,6 +237,7 @@ public static partial class FunctionSpaceProbe
         return new FunctionSpacePart(part, parts, slopes, rows, partTargets, fisher, options.Direction, gradientSeconds, clock.Elapsed.TotalSeconds)
         {
             DirectionLayers = directionLayer.Length == layerCount ? null : directionLayer,
+            LineSearched = options.LineSearch,
         };
     }
 
