@@ -113,7 +113,7 @@ public static class RunRecipe
         var plan = Planner.Choose(gainModel, request.Plan);
         PlanOutput.Write(Path.Combine(request.OutputDirectory, "plan", "plan.json"), card, plan, Planner.Pareto(gainModel), gainModel);
         log($"   planned layers {LayerSelection.Format(plan.Layers)}: predicted {plan.PredictedGainFraction:P0} of the full-layer gain at {plan.PredictedTimeFraction:P0} of its step time");
-        var noCheaperPlacement = plan.Layers.Count == loaded.Config.Layers;
+        var noCheaperPlacement = RunEconomics.PredictsNoSaving(plan, loaded.Config.Layers);
         if (noCheaperPlacement)
             log($"   no placement cheaper than all layers was predicted to reach the target{(request.Plan.TargetGain is double t ? $" ({t:P0} of the full-layer gain)" : "")}: the card cannot save training time here");
 
@@ -177,9 +177,20 @@ public static class RunRecipe
 
 /// <summary>What the card and the planned placement cost against simply training all layers, measured in the same run.</summary>
 /// <param name="CardSeconds">Building the card (or, when it came from the cache, what building it took then).</param>
-/// <param name="NoCheaperPlacement">The plan is all layers: no cheaper placement was predicted to reach the target.</param>
+/// <param name="NoCheaperPlacement">No placement predicted cheaper than all layers reached the target (<see cref="PredictsNoSaving"/>).</param>
 public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds, bool NoCheaperPlacement = false)
 {
+    /// <summary>
+    /// Whether the plan is predicted to cost a step as long as all layers': all of them, or a set whose backward still
+    /// runs through the whole model (its lowest layer is the first). Such a plan saves no predicted time, so the run
+    /// says so instead of presenting it as a cheaper placement.
+    /// </summary>
+    public static bool PredictsNoSaving(Plan plan, int layers)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return plan.Layers.Count == layers || plan.PredictedTimeFraction >= 1 - 1e-9;
+    }
+
     /// <summary>(card + planned training) / all-layer training: below 1 the card paid for itself.</summary>
     public double CardPlusPlannedOverAllLayers => AllLayersTrainSeconds > 0 ? (CardSeconds + PlannedTrainSeconds) / AllLayersTrainSeconds : double.NaN;
 
