@@ -27,7 +27,10 @@ public static class CardSummary
         {
             var model = card.FunctionSpace.ToResult();
             text.AppendLine();
-            text.AppendLine($"Predicted gain: the function-space signal, ½ s²/M per layer and ½ s'M⁻¹s for any set (loss reduction per target token, no fitted constant); all layers {F(model.SetGain(Enumerable.Range(0, card.Layers.Count)))}. " +
+            var curvature = card.FunctionSpace.LineSearch
+                ? " Line-searched: each layer's curvature makes its gain the best real loss drop found at 1, 2 and 4 times the quadratic model's best step."
+                : "";
+            text.AppendLine($"Predicted gain: the function-space signal, ½ s²/M per layer and ½ s'M⁻¹s for any set (loss reduction per target token, no fitted constant); all layers {F(model.SetGain(Enumerable.Range(0, card.Layers.Count)))}.{curvature} " +
                             "resnorm gain is the paper's ½ resnorm², kept beside it; its measured predictiveness is in docs/results.");
         }
         if (card.Predictiveness is { } p)

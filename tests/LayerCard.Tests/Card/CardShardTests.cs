@@ -72,8 +72,10 @@ public class CardShardTests
         var data = CountingTask(folder);
         var (code, output, err) = RunCli(CardArgs(model, data, "--out", folder["plain.json"]));
         Assert.True(code == 0, err + output);
+        Assert.DoesNotContain("Line-searched", output);
         (code, output, err) = RunCli(CardArgs(model, data, "--line-search", "--out", folder["searched.json"]));
         Assert.True(code == 0, err + output);
+        Assert.Contains("Line-searched", output);
         var plain = CardDocument.Load(folder["plain.json"]).FunctionSpace!;
         var searched = CardDocument.Load(folder["searched.json"]).FunctionSpace!;
         Assert.False(plain.LineSearch);
