@@ -35,33 +35,32 @@ public static class ExperimentPredictors
             $"measured {Format(truth.Singles)}, all {truth.AllLayers:G3}");
         yield return PredictorScore.Of("function space, sign step (card default)", set => fromCard.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         var calibration = data.CalibrationSample(settings.CalibrationExamplesFor(loaded.Config.Layers), settings.Seed);
-        var gradient = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
-            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.Gradient), device);
+        var allLayers = Enumerable.Range(0, truth.Singles.Count).ToList();
+        // Every variant measures the same fresh adapters on the same sample; only how it steps and reads them differs.
+        var shared = new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed);
+        FunctionSpaceResult Measure(FunctionSpaceOptions options, string? described)
+        {
+            var result = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets, options, device);
+            if (described is not null)
+                log($"function space ({described}): single-layer gains {Format(allLayers.Select(l => result.LayerSetGain([l])))}, all layers {result.LayerSetGain(allLayers):G3}");
+            return result;
+        }
+        var gradient = Measure(shared with { Direction = StepDirection.Gradient }, null);
         yield return PredictorScore.Of("function space, gradient step", set => gradient.SetGain(set), truth, Cost(gradient.Seconds), false);
         yield return PredictorScore.Of("FIM-LoRA (fresh B Fisher trace)", PredictorScore.Additive(gradient.FisherTrace), truth, Cost(gradient.GradientSeconds), false);
-        var topRank = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
-            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.TopRank), device);
-        log($"function space (top-rank gradient direction): single-layer gains {Format(topRank.LayerGains())}, all layers {topRank.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
-        yield return PredictorScore.Of("function space, top-rank gradient direction", set => topRank.SetGain(set), truth, Cost(topRank.Seconds), false);
-
-        var perModule = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
-            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, PerModule: true), device);
-        var perModuleSingles = Enumerable.Range(0, truth.Singles.Count).Select(l => perModule.LayerSetGain([l])).ToList();
-        log($"function space (one direction per module): single-layer gains {Format(perModuleSingles)}, all layers {perModule.LayerSetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
-        yield return PredictorScore.Of("function space, one sign step per module", set => perModule.LayerSetGain(set), truth, Cost(perModule.Seconds), false);
-        var perBatch = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
-            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, PerBatch: true), device);
-        var perBatchSingles = Enumerable.Range(0, truth.Singles.Count).Select(l => perBatch.LayerSetGain([l])).ToList();
-        log($"function space (one direction per batch): single-layer gains {Format(perBatchSingles)}, all layers {perBatch.LayerSetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
-        yield return PredictorScore.Of("function space, one sign step per batch", set => perBatch.LayerSetGain(set), truth, Cost(perBatch.Seconds), false);
-        var secant = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
-            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, LineSearch: true), device);
-        log($"function space (line-searched secant curvature): single-layer gains {Format(secant.LayerGains())}, all layers {secant.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
-        yield return PredictorScore.Of("function space, sign step, line-searched", set => secant.SetGain(set), truth, Cost(secant.Seconds), false);
-        var momentRatio = FunctionSpaceProbe.Measure(loaded.Model, calibration, card.Lora.Targets,
-            new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, StepDirection.MomentRatio), device);
-        log($"function space (Adam's moment ratio): single-layer gains {Format(momentRatio.LayerGains())}, all layers {momentRatio.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}");
-        yield return PredictorScore.Of("function space, Adam moment-ratio step", set => momentRatio.SetGain(set), truth, Cost(momentRatio.Seconds), false);
+        var variants = new (string Name, string Described, FunctionSpaceOptions Options)[]
+        {
+            ("function space, top-rank gradient direction", "top-rank gradient direction", shared with { Direction = StepDirection.TopRank }),
+            ("function space, one sign step per module", "one direction per module", shared with { PerModule = true }),
+            ("function space, one sign step per batch", "one direction per batch", shared with { PerBatch = true }),
+            ("function space, sign step, line-searched", "line-searched secant curvature", shared with { LineSearch = true }),
+            ("function space, Adam moment-ratio step", "Adam's moment ratio", shared with { Direction = StepDirection.MomentRatio }),
+        };
+        foreach (var (name, described, options) in variants)
+        {
+            var result = Measure(options, described);
+            yield return PredictorScore.Of(name, set => result.LayerSetGain(set), truth, Cost(result.Seconds), false);
+        }
 
         if (card.Probes is { } cardProbes && card.Layers.All(r => r.MeasuredGain.HasValue))
             yield return PredictorScore.Of($"probes, {cardProbes.Steps} steps (the card's --probe-steps)",

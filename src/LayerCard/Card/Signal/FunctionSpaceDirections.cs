@@ -39,31 +39,6 @@ public static partial class FunctionSpaceProbe
     }
 
     /// <summary>
-    /// Per layer and calibration batch, the first step that batch's gradient alone gives (its sign or itself, all the
-    /// layer's B together, unit norm), layer by layer, and each layer's empirical Fisher trace, down the sweep.
-    /// </summary>
-    private static (List<List<Tensor>> Steps, double[] Fisher) BatchSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, StepDirection kind)
-    {
-        var batches = sweep.Batches;
-        var fisher = new double[byLayer.Count];
-        var steps = new List<Tensor>[byLayer.Count * batches.Count];
-        for (int l = byLayer.Count - 1; l >= 0; l--)
-        {
-            for (int b = 0; b < batches.Count; b++)
-            {
-                using var scope = NewDisposeScope();
-                var grads = sweep.Backward(b, () => byLayer[l].Select(a => (Tensor)a.B).ToList());
-                using var noGrad = no_grad();
-                var means = grads.Select(g => g / batches[b].TargetTokens).ToList();
-                fisher[l] += means.Sum(g => g.square().sum().to_type(ScalarType.Float64).item<double>()) / batches.Count;
-                steps[l * batches.Count + b] = DescentStep(means, kind);
-            }
-            if (l > 0) sweep.Descend();
-        }
-        return (steps.ToList(), fisher);
-    }
-
-    /// <summary>
     /// Per layer, the gradient G of the mean completion loss with respect to each target module's frozen weight
     /// (as [out, in]), down the sweep; its rank-r SVD U S V' gives A = V' and the step −U S, all the layer's B
     /// together normalised to unit norm, so that B A moves the weights along −G_r.
@@ -114,40 +89,50 @@ public static partial class FunctionSpaceProbe
     /// <summary>
     /// Gradient of the mean completion loss with respect to every fresh B, layer by layer down the sweep, and each
     /// layer's empirical Fisher trace (mean over batches of the squared norm of the batch's mean-loss gradient).
-    /// Returns each layer's first step, a descent direction over all its B together, normalised to unit norm.
+    /// Returns each layer's first step, a descent direction over all its B together, normalised to unit norm; with
+    /// <paramref name="perBatch"/>, the step each calibration batch's gradient alone gives, layer by layer, batches in order.
     /// </summary>
-    private static (List<List<Tensor>> Steps, double[] Fisher) FirstSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, long totalTargets, StepDirection kind)
+    private static (List<List<Tensor>> Steps, double[] Fisher) FirstSteps(LayerSweep sweep, List<List<LoraAdapter>> byLayer, long totalTargets, StepDirection kind,
+        bool perBatch = false)
     {
         var batches = sweep.Batches;
         var fisher = new double[byLayer.Count];
-        var steps = new List<Tensor>[byLayer.Count];
+        var steps = new List<Tensor>[perBatch ? byLayer.Count * batches.Count : byLayer.Count];
         for (int l = byLayer.Count - 1; l >= 0; l--)
         {
-            var sums = byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList();
-            var squares = kind == StepDirection.MomentRatio ? byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList() : null;
+            var sums = perBatch ? null : byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList();
+            var squares = !perBatch && kind == StepDirection.MomentRatio ? byLayer[l].Select(a => zeros_like(a.B).DetachFromDisposeScope()).ToList() : null;
             for (int b = 0; b < batches.Count; b++)
             {
                 using var scope = NewDisposeScope();
                 var grads = sweep.Backward(b, () => byLayer[l].Select(a => (Tensor)a.B).ToList());
                 using var noGrad = no_grad();
+                // The sweep differentiates the summed loss; the batch's mean loss is that over its target tokens.
+                var means = grads.Select(g => g / batches[b].TargetTokens).ToList();
+                fisher[l] += means.Sum(g => g.square().sum().to_type(ScalarType.Float64).item<double>()) / batches.Count;
+                if (sums is null)
+                {
+                    steps[l * batches.Count + b] = DescentStep(means, kind);
+                    continue;
+                }
                 for (int i = 0; i < grads.Count; i++)
                 {
-                    // The sweep differentiates the summed loss; the batch's mean loss is that over its target tokens.
-                    var g = grads[i] / batches[b].TargetTokens;
-                    fisher[l] += g.square().sum().to_type(ScalarType.Float64).item<double>() / batches.Count;
                     sums[i].add_(grads[i] / totalTargets);
-                    squares?[i].add_(g.square() / batches.Count);
+                    squares?[i].add_(means[i].square() / batches.Count);
                 }
             }
-            if (squares is not null)
+            if (sums is not null)
             {
-                // Adam's m / sqrt(v) at the start point; the gradient's own scale cancels, so the floor only guards 0/0.
-                using var noGrad = no_grad();
-                for (int i = 0; i < sums.Count; i++) sums[i].div_(squares[i].sqrt_().clamp_min_(1e-30));
-                foreach (var t in squares) t.Dispose();
+                if (squares is not null)
+                {
+                    // Adam's m / sqrt(v) at the start point; the gradient's own scale cancels, so the floor only guards 0/0.
+                    using var noGrad = no_grad();
+                    for (int i = 0; i < sums.Count; i++) sums[i].div_(squares[i].sqrt_().clamp_min_(1e-30));
+                    foreach (var t in squares) t.Dispose();
+                }
+                steps[l] = DescentStep(sums, kind);
+                foreach (var t in sums) t.Dispose();
             }
-            steps[l] = DescentStep(sums, kind);
-            foreach (var t in sums) t.Dispose();
             if (l > 0) sweep.Descend();
         }
         return (steps.ToList(), fisher);

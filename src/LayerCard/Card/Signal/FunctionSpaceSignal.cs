@@ -106,7 +106,7 @@ public static partial class FunctionSpaceProbe
                     givenPaths = GivenPaths(gradient!, byLayer);
                     fisher = gradient!.FisherTrace.ToArray();
                 }
-                else if (options.PerBatch) (batchSteps, fisher) = BatchSteps(sweep, byLayer, options.Direction);
+                else if (options.PerBatch) (batchSteps, fisher) = FirstSteps(sweep, byLayer, totalTargets, options.Direction, perBatch: true);
                 else (steps, fisher) = FirstSteps(sweep, byLayer, totalTargets, options.Direction);
                 // A gathered gradient already holds the A matrices (checked equal above); otherwise keep copies.
                 aMatrices = byLayer.Select(adapters => adapters.Select(a => gradient?.A(a.Target.Path) ?? a.A.detach().clone().DetachFromDisposeScope()).ToList()).ToList();
@@ -208,6 +208,8 @@ public static partial class FunctionSpaceProbe
             var bestStep = Enumerable.Range(0, directionCount).Select(k => curvature[k, k] > 0 ? -slopes[k] / curvature[k, k] : 0).ToArray();
             double[] multiples = [1, 2, 4];
             var drops = new double[directionCount, multiples.Length];
+            // The unmoved loss does not depend on the multiple: read once per batch.
+            var baseLosses = new double?[batches.Count];
             for (int m = 0; m < multiples.Length; m++)
             {
                 double multiple = multiples[m];
@@ -216,7 +218,7 @@ public static partial class FunctionSpaceProbe
                 {
                     using var scope = NewDisposeScope();
                     var (h0, moved, labels) = Branches(b);
-                    double baseLoss = CompletionLoss.SumAt(h0, labels, model.HeadWeight).item<float>();
+                    double baseLoss = baseLosses[b] ??= CompletionLoss.SumAt(h0, labels, model.HeadWeight).item<float>();
                     for (int k = 0; k < directionCount; k++)
                         drops[k, m] += baseLoss - CompletionLoss.SumAt(moved[k], labels, model.HeadWeight).item<float>();
                 }
