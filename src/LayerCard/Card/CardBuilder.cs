@@ -159,7 +159,7 @@ public static class CardBuilder
             part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, functionOptions, device, shard.Index, shard.Count, freshGradient);
             progress?.Report($"signal passes took {signal.FirstPassSeconds + signal.SecondPassSeconds:F2} s (residual sweep with the fresh adapters' gradient) and {part.Seconds:F2} s (function-space differences)");
         }
-        var functionSpace = FunctionSpacePart.Combine([part]);
+        var functionSpace = FunctionSpacePart.Combine([part]) with { LevelShrink = FunctionSpaceResult.CardLevelShrink };
         var functionGains = functionSpace.LayerGains();
         var signalSeconds = signal.FirstPassSeconds + signal.SecondPassSeconds + functionSpace.Seconds;
 
@@ -290,7 +290,7 @@ public static class CardBuilder
     {
         var text = JsonSerializer.Serialize(new
         {
-            CardDocument.CurrentSchemaVersion, modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
+            CardDocument.CurrentSchemaVersion, FunctionSpaceResult.CardLevelShrink, modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
             Validation = data.Validation?.Tokens.Summary, Format = data.Format.ToString(), data.Train.Raw.Labels, targets, settings,
         });
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];

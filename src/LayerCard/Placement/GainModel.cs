@@ -4,7 +4,7 @@ namespace LayerCard.Placement;
 
 /// <summary>
 /// Predicted gain of any set of layers from a card. With the card's function-space signal (every card of schema 2):
-/// the quadratic model's ½ s_S'M_S⁻¹s_S, no constant fitted. Cards without it fall back to single-layer gains
+/// the quadratic model's ½ s_S'M_S⁻¹s_S (<see cref="FunctionSpaceResult.SetGain"/>, with the card's level shrink). Cards without it fall back to single-layer gains
 /// (measured when the card has probe runs) combined by the coupling. Costs come from <see cref="Cost"/>.
 /// </summary>
 public sealed class GainModel
@@ -46,7 +46,8 @@ public sealed class GainModel
     /// <summary>Whether gains come from probe runs (cards without the function-space signal); otherwise from the signal.</summary>
     public bool UsesMeasuredGains { get; }
     /// <summary>Where the gains come from, in words for reports.</summary>
-    public string GainsFrom => signal is not null ? "function-space signal (quadratic model, no fitted constant)"
+    public string GainsFrom => signal is not null
+        ? signal.LevelShrink < 1 ? $"function-space signal (quadratic model, single-layer gains {signal.LevelShrink:0.##} of the way from the layers' mean to the first-step model's)" : "function-space signal (quadratic model, no fitted constant)"
         : UsesMeasuredGains ? "measured single-layer probe runs with the coupling" : "resnorm signal with the coupling, uncalibrated";
     /// <summary>Predicted gain of adapting every layer; the denominator of <see cref="GainFraction"/>.</summary>
     public double FullGain { get; }

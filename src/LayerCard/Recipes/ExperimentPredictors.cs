@@ -34,6 +34,9 @@ public static class ExperimentPredictors
         log($"function space (card default, sign step): single-layer gains {Format(fromCard.LayerGains())}, all layers {fromCard.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}; " +
             $"measured {Format(truth.Singles)}, all {truth.AllLayers:G3}");
         yield return PredictorScore.Of("function space, sign step (card default)", set => fromCard.SetGain(set), truth, Cost(functionSpace.Seconds), false);
+        // The same pass read with the first-step model's own single-layer gains (the card's default before session 8).
+        var firstStep = fromCard with { LevelShrink = 1 };
+        yield return PredictorScore.Of("function space, sign step, first-step singles", set => firstStep.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         var calibration = data.CalibrationSample(settings.CalibrationExamplesFor(loaded.Config.Layers), settings.Seed);
         var allLayers = Enumerable.Range(0, truth.Singles.Count).ToList();
         // Every variant measures the same fresh adapters on the same sample; only how it steps and reads them differs.

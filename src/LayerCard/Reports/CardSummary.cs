@@ -30,7 +30,10 @@ public static class CardSummary
             var curvature = card.FunctionSpace.LineSearch
                 ? " Line-searched: each layer's curvature makes its gain the best real loss drop found at 1, 2 and 4 times the quadratic model's best step."
                 : "";
-            text.AppendLine($"Predicted gain: the function-space signal, ½ s²/M per layer and ½ s'M⁻¹s for any set (loss reduction per target token, no fitted constant); all layers {F(model.SetGain(Enumerable.Range(0, card.Layers.Count)))}.{curvature} " +
+            var level = model.LevelShrink < 1
+                ? $"each layer alone at the layers' mean of the first-step model's ½ s²/M, {F(model.LevelShrink)} of the way towards its own (a constant chosen on docs/results' studies), and ½ s'M⁻¹s with those slopes for any set"
+                : "½ s²/M per layer and ½ s'M⁻¹s for any set";
+            text.AppendLine($"Predicted gain: the function-space signal, {level} (loss reduction per target token); all layers {F(model.SetGain(Enumerable.Range(0, card.Layers.Count)))}.{curvature} " +
                             "resnorm gain is the paper's ½ resnorm², kept beside it; its measured predictiveness is in docs/results.");
         }
         if (card.Predictiveness is { } p)

@@ -227,6 +227,44 @@ public class FunctionSpaceSignalTests
         Assert.Equal(0.5, parallel.SetGain([0, 1]), 3);
     }
 
+    [Fact]
+    public void ALevelShrinkMovesEachLayersGainTowardsTheMeanAndKeepsOrderAndCorrelations()
+    {
+        // Alone: ½ s²/M = 0.5, 0.125 and 2.0 (mean 0.875); layers 0 and 1 correlated 0.5, layer 2 independent.
+        var first = new FunctionSpaceResult([-2.0, -0.5, -2.0], [[4.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]], [0, 0, 0], StepDirection.Sign, 0, 0);
+        var shrunk = first with { LevelShrink = 0.1 };
+        var own = first.LayerGains();
+        Assert.Equal([0.5, 0.125, 2.0], own.Select(g => Math.Round(g, 5)));
+        double mean = own.Average();
+        var alone = shrunk.LayerGains();
+        for (int l = 0; l < 3; l++) Assert.Equal(mean + 0.1 * (own[l] - mean), alone[l], 5);
+        // The order of the layers alone is the first-step model's (the solve's 1e-6 ridge aside).
+        Assert.Equal(Enumerable.Range(0, 3).OrderBy(l => own[l]), Enumerable.Range(0, 3).OrderBy(l => alone[l]));
+        // An independent layer adds its gain; correlated layers add less than theirs: the curvature is kept.
+        Assert.Equal(alone[0] + alone[2], shrunk.SetGain([0, 2]), 5);
+        Assert.True(shrunk.SetGain([0, 1]) < alone[0] + alone[1] - 1e-3);
+        // ½ s̃'M⁻¹s̃ with each slope rescaled so that its gain alone is the shrunk one (signs kept).
+        var s0 = -Math.Sqrt(2 * alone[0] * 4.0);
+        var s1 = -Math.Sqrt(2 * alone[1] * 1.0);
+        double det = 4.0 * 1.0 - 0.25;
+        double expected = 0.5 * (s0 * s0 * 1.0 - 2 * s0 * s1 * 0.5 + s1 * s1 * 4.0) / det;
+        Assert.Equal(expected, shrunk.SetGain([0, 1]), 5);
+    }
+
+    [Fact]
+    public void TheCardRecordsItsLevelShrinkAndCardsWithoutItReadTheFirstStepModel()
+    {
+        var result = new FunctionSpaceResult([-2.0, -0.5], [[4.0, 0.5], [0.5, 1.0]], [0, 0], StepDirection.Sign, 0, 0) { LevelShrink = FunctionSpaceResult.CardLevelShrink };
+        var card = CardFunctionSpace.From(result);
+        Assert.Equal(FunctionSpaceResult.CardLevelShrink, card.LevelShrink);
+        Assert.Equal(result.SetGain([0, 1]), card.ToResult().SetGain([0, 1]), 12);
+        var json = System.Text.Json.JsonSerializer.Serialize(card, CardDocument.Json);
+        Assert.Contains("\"level_shrink\": 0.1", json);
+        var old = System.Text.Json.JsonSerializer.Deserialize<CardFunctionSpace>(json.Replace("\"level_shrink\": 0.1", "\"level_shrink_removed\": 0"), CardDocument.Json)!;
+        Assert.Equal(1, old.LevelShrink);
+        Assert.Equal((result with { LevelShrink = 1 }).SetGain([0, 1]), old.ToResult().SetGain([0, 1]), 12);
+    }
+
     [Theory]
     [InlineData("llama")]
     [InlineData("gpt2")]
