@@ -80,6 +80,12 @@ public class CardShardTests
         var searched = CardDocument.Load(folder["searched.json"]).FunctionSpace!;
         Assert.False(plain.LineSearch);
         Assert.True(searched.LineSearch);
+        // The default card's single-layer levels are shrunk to the layers' mean; line-searched, the real loss sets them.
+        Assert.Equal(FunctionSpaceResult.CardLevelShrink, plain.LevelShrink);
+        Assert.Equal(1, searched.LevelShrink);
+        var plainCard = CardDocument.Load(folder["plain.json"]);
+        var model0 = plain.ToResult();
+        for (int l = 0; l < 3; l++) Close(model0.SetGain([l]), plainCard.Layers[l].PredictedGain, $"predicted gain {l}");
         for (int i = 0; i < 3; i++) Close(plain.Slopes[i], searched.Slopes[i], $"slope {i}");
         Assert.Contains(Enumerable.Range(0, 3), i => Math.Abs(searched.Curvature[i][i] / plain.Curvature[i][i] - 1) > 1e-3);
 

@@ -108,6 +108,7 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
     /// first-step model says (stories12L: 0.91–1.13 measured across its 12 layers against 0.25–0.80 predicted), so a
     /// layer's gain alone is taken near the mean, a tenth of the way towards its own, and its set gains come mostly from
     /// the correlations. Chosen on the six tasks of docs/results' session-7 studies; judged on held-out tasks there.
+    /// A line-searched card keeps 1: there the real loss sets each layer's level.
     /// </summary>
     public const double CardLevelShrink = 0.1;
 
