@@ -116,6 +116,9 @@ public static class RunRecipe
         var noCheaperPlacement = RunEconomics.PredictsNoSaving(plan, loaded.Config.Layers);
         if (noCheaperPlacement)
             log($"   no placement cheaper than all layers was predicted to reach the target{(request.Plan.TargetGain is double t ? $" ({t:P0} of the full-layer gain)" : "")}: the card cannot save training time here");
+        var predictedSaving = RunEconomics.SavingPredictedFor(plan, card.Timing);
+        if (!noCheaperPlacement && predictedSaving is double saving && saving <= cardSeconds)
+            log($"   the plan is predicted to save {saving:F1} s of training, less than the card's {cardSeconds:F1} s: card + planned is not predicted to pay for itself here");
 
         var metric = TaskEvaluation.DefaultMetric(data.Format);
         var baseRow = Evaluate("base model", [], 0, null, loaded, data, metric, request, device);
@@ -134,7 +137,7 @@ public static class RunRecipe
             using var adapter = PeftAdapter.Load(adapterFolder, loaded.Model);
             rows.Add(Evaluate(name, summary.Layers, summary.TrainableParameters, summary, loaded, data, metric, request, device));
         }
-        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds, noCheaperPlacement);
+        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds, noCheaperPlacement, predictedSaving);
         var reportPath = Path.Combine(request.OutputDirectory, "report.html");
         var planCheck = PlanCheck(plan, rows, baseRow);
         RunReport.Write(reportPath, card, plan, rows, baseRow, planCheck, economics);
@@ -178,8 +181,23 @@ public static class RunRecipe
 /// <summary>What the card and the planned placement cost against simply training all layers, measured in the same run.</summary>
 /// <param name="CardSeconds">Building the card (or, when it came from the cache, what building it took then).</param>
 /// <param name="NoCheaperPlacement">No placement predicted cheaper than all layers reached the target (<see cref="PredictsNoSaving"/>).</param>
-public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds, bool NoCheaperPlacement = false)
+/// <param name="PredictedSavingSeconds">Training time the plan was predicted to save against all layers (<see cref="SavingPredictedFor"/>); null when the card has no all-layer timing.</param>
+public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds, bool NoCheaperPlacement = false, double? PredictedSavingSeconds = null)
 {
+    /// <summary>
+    /// The training time the plan is predicted to save: (1 − its predicted step-time fraction) times the card's
+    /// all-layer fine-tune estimate (the run's steps at the card's measured all-layer step time).
+    /// </summary>
+    public static double? SavingPredictedFor(Plan plan, CardTiming timing)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(timing);
+        return timing.FullFineTuneSeconds is double full ? Math.Max(0, 1 - plan.PredictedTimeFraction) * full : null;
+    }
+
+    /// <summary>Whether a placement predicted cheaper was predicted to save less training time than the card took: card + planned then was not predicted to pay.</summary>
+    public bool CardOutweighsPredictedSaving => !NoCheaperPlacement && PredictedSavingSeconds is double saving && saving <= CardSeconds;
+
     /// <summary>
     /// Whether the plan is predicted to cost a step as long as all layers': all of them, or a set whose backward still
     /// runs through the whole model (its lowest layer is the first). Such a plan saves no predicted time, so the run
@@ -197,5 +215,6 @@ public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds
     /// <summary>One line for logs and reports.</summary>
     public string Summary => $"economics: card {CardSeconds:F1} s + planned training {PlannedTrainSeconds:F1} s against all-layer training {AllLayersTrainSeconds:F1} s " +
                              $"(same run): card + planned = {CardPlusPlannedOverAllLayers:F2}x all layers" +
-                             (NoCheaperPlacement ? "; no placement cheaper than all layers was predicted to reach the target, so the card could not save time here" : "");
+                             (NoCheaperPlacement ? "; no placement cheaper than all layers was predicted to reach the target, so the card could not save time here" : "") +
+                             (CardOutweighsPredictedSaving ? $"; the plan was predicted to save {PredictedSavingSeconds:F1} s of training, less than the card took, so card + planned was not predicted to pay for itself" : "");
 }

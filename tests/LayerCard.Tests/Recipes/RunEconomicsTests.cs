@@ -1,3 +1,4 @@
+using LayerCard.Card;
 using LayerCard.Placement;
 using LayerCard.Recipes;
 
@@ -18,5 +19,23 @@ public class RunEconomicsTests
         Assert.False(RunEconomics.PredictsNoSaving(PlanOf([8, 9, 10, 11], 0.6), 12));
         Assert.Contains("no placement cheaper than all layers", new RunEconomics(7, 25, 34, NoCheaperPlacement: true).Summary);
         Assert.DoesNotContain("no placement cheaper", new RunEconomics(5, 21, 44).Summary);
+    }
+
+    [Fact]
+    public void APlanWhosePredictedSavingIsBelowTheCardsCostIsReportedAsNotPredictedToPay()
+    {
+        // stories12L at 95 % (session 8): six layers at 96 % of the step time, 29 s of all-layer training, a 4 s card.
+        var timing = new CardTiming(3, 0.5, 6, 0, 4, 150, 29.0, 4 / 29.0);
+        var saving = RunEconomics.SavingPredictedFor(PlanOf([1, 3, 7, 9, 10, 11], 0.96), timing)!.Value;
+        Assert.Equal(0.04 * 29.0, saving, 9);
+        var economics = new RunEconomics(4.0, 24.2, 29.3, false, saving);
+        Assert.True(economics.CardOutweighsPredictedSaving);
+        Assert.Contains("not predicted to pay for itself", economics.Summary);
+        // Four top layers at 60 %: 11.6 s predicted saving against a 4 s card.
+        var paying = new RunEconomics(4.0, 17, 29.3, false, RunEconomics.SavingPredictedFor(PlanOf([8, 9, 10, 11], 0.6), timing));
+        Assert.False(paying.CardOutweighsPredictedSaving);
+        Assert.DoesNotContain("not predicted to pay", paying.Summary);
+        // Without the card's all-layer timing nothing is claimed.
+        Assert.Null(RunEconomics.SavingPredictedFor(PlanOf([8, 9, 10, 11], 0.6), timing with { FullFineTuneSeconds = null }));
     }
 }
