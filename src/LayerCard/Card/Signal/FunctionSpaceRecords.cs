@@ -66,7 +66,7 @@ public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize,
 /// completion loss along the layer's first LoRA step, all its adapted modules moving together as one optimizer step
 /// moves them) and the Gauss-Newton curvature M between layers (Σ_t Δz_i'(diag p − pp')Δz_j over target tokens, per
 /// token). The quadratic model L(a) = L0 + a's + ½a'Ma gives any set of layers a predicted loss reduction
-/// ½ s_S'M_S⁻¹s_S with no fitted constant. Also the empirical Fisher trace of the fresh B matrices per layer (the
+/// ½ s_S'M_S⁻¹s_S with no fitted constant (the card then shrinks each layer's gain alone, <see cref="FunctionSpaceResult.LevelShrink"/>). Also the empirical Fisher trace of the fresh B matrices per layer (the
 /// score FIM-LoRA allocates ranks by) over the calibration batches.
 /// </summary>
 /// <param name="Slopes">Per layer: d(mean loss)/d(step) along its unit-norm first step (negative: the step lowers the loss).</param>
