@@ -159,8 +159,7 @@ public static class CardBuilder
             part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, functionOptions, device, shard.Index, shard.Count, freshGradient);
             progress?.Report($"signal passes took {signal.FirstPassSeconds + signal.SecondPassSeconds:F2} s (residual sweep with the fresh adapters' gradient) and {part.Seconds:F2} s (function-space differences)");
         }
-        // The single-layer levels come from the shrink towards the layers' mean, or, line-searched, from the real loss.
-        var functionSpace = FunctionSpacePart.Combine([part]) with { LevelShrink = settings.LineSearch ? 1 : FunctionSpaceResult.CardLevelShrink };
+        var functionSpace = FunctionSpacePart.Combine([part]).ForCard();
         var functionGains = functionSpace.LayerGains();
         var signalSeconds = signal.FirstPassSeconds + signal.SecondPassSeconds + functionSpace.Seconds;
 

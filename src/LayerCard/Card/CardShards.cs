@@ -103,7 +103,7 @@ public sealed record CardShard(int Index, int Count, string TokenizerSha256, Car
         var missing = Enumerable.Range(0, first.Count).Where(i => !seen.Contains(i)).ToList();
         if (missing.Count > 0) throw BadInputException.InFile(firstPath, $"shard {missing[0]} of {first.Count} is missing ({missing.Count} of {first.Count} missing); merge needs all of them");
 
-        var combined = FunctionSpacePart.Combine(shards.OrderBy(s => s.Shard.Index).Select(s => s.Shard.FunctionSpace).ToList()) with { LevelShrink = FunctionSpaceResult.CardLevelShrink };
+        var combined = FunctionSpacePart.Combine(shards.OrderBy(s => s.Shard.Index).Select(s => s.Shard.FunctionSpace).ToList()).ForCard();
         var card = first.Card;
         double signal = shards.Sum(s => s.Shard.Card.Timing.SignalSeconds), total = shards.Sum(s => s.Shard.Card.Timing.CardSeconds);
         return card with

@@ -112,6 +112,9 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
     /// </summary>
     public const double CardLevelShrink = 0.1;
 
+    /// <summary>This pass as the card reads it: <see cref="CardLevelShrink"/>, or 1 when line-searched (the real loss set the levels).</summary>
+    public FunctionSpaceResult ForCard() => this with { LevelShrink = LineSearched ? 1 : CardLevelShrink };
+
     /// <summary>The slopes the set gains use: the measured ones, or rescaled by <see cref="LevelShrink"/>.</summary>
     private double[] EffectiveSlopes()
     {
