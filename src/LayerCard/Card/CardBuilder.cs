@@ -90,8 +90,12 @@ public sealed record ProbeJournal(IReadOnlyList<LayerProbe> Done, Action<IReadOn
 /// </summary>
 public static class CardBuilder
 {
-    /// <summary>All-layer LoRA steps timed when no probes run, to weigh the card against the full fine-tune.</summary>
-    public const int TimingSteps = 3;
+    /// <summary>
+    /// LoRA steps timed on each of three sets when no probes run: all layers (the card is weighed against that step),
+    /// the top layer alone and the bottom layer alone, which give the planner a measured step-time model
+    /// (<see cref="CostModel.FromTimings"/>).
+    /// </summary>
+    public const int TimingSteps = 2;
 
     /// <summary>Builds the card of <paramref name="loaded"/> on <paramref name="data"/>.</summary>
     /// <param name="key">The card's cache key (<see cref="CacheKey"/>), recorded in the card.</param>
@@ -143,18 +147,14 @@ public static class CardBuilder
         progress?.Report($"signal pass over {calibration.Examples.Count} calibration examples of the training part ({calibration.TotalTokens:N0} tokens)");
         var signalOptions = new SignalOptions(settings.RidgeEps, settings.Rank, settings.BatchSize);
         SignalResult signal;
-        double forwardBackward;
         FunctionSpacePart part;
-        // One bounded-memory scope over both passes (and the forward+backward they are compared with); the LoRA
-        // steps the card is weighed against run after it, as a fine-tune would.
+        // One bounded-memory scope over both passes; the LoRA steps the card is timed against run after it, as a fine-tune would.
         using (LayerSweep.BoundedMemory(model))
         {
             var functionOptions = new FunctionSpaceOptions(settings.Rank, settings.Alpha, settings.BatchSize, settings.Seed, settings.Direction, LineSearch: settings.LineSearch);
             // The residual pass's sweep also gives the fresh adapters' gradient: the function-space pass needs no sweep of its own.
             using var freshGradient = FunctionSpaceProbe.GradientToGather(model, calibration, targets, functionOptions);
             signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress, freshGradient);
-            // Two batches give the ratio's denominator; all of them would add a forward+backward to the card's cost.
-            forwardBackward = SignalProbe.TimeForwardBackward(model, calibration, signalOptions, device, maxBatches: 2);
             progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
             part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, functionOptions, device, shard.Index, shard.Count, freshGradient);
             progress?.Report($"signal passes took {signal.FirstPassSeconds + signal.SecondPassSeconds:F2} s (residual sweep with the fresh adapters' gradient) and {part.Seconds:F2} s (function-space differences)");
@@ -187,7 +187,11 @@ public static class CardBuilder
         }).ToList();
 
         var predictiveness = probes is null ? null : Predictiveness(rows, signal, probes);
-        var allLayerStep = probes?.AllLayers.StepSeconds ?? TimeAllLayerStep(settings, model, layerCount, targets, trainSet, device, progress);
+        double allLayerStep;
+        if (probes is null) (costModel, allLayerStep) = TimeSets(settings, model, layerCount, targets, trainSet, device, progress);
+        else allLayerStep = probes.AllLayers.StepSeconds;
+        // The signals' yardstick: an all-layer LoRA step (a forward and backward through every layer) per calibration batch.
+        var forwardBackward = allLayerStep * Math.Ceiling(calibration.Examples.Count / (double)settings.BatchSize);
         var fullSeconds = allLayerStep * settings.FullFineTuneSteps;
         var cardSeconds = clock.Elapsed.TotalSeconds;
         return (new CardDocument
@@ -215,12 +219,26 @@ public static class CardBuilder
     public static IReadOnlyList<string> Targets(CardSettings settings, CausalLM model) =>
         LoraTargets.Resolve(settings.Targets, model, LoraTargets.QueryValue);
 
-    /// <summary>Seconds of one all-layer LoRA step, from a short timing run (its first step, which warms up, is not counted).</summary>
-    private static double TimeAllLayerStep(CardSettings settings, CausalLM model, int layerCount, IReadOnlyList<string> targets, TokenizedSet train, Device device, IProgress<string>? progress)
+    /// <summary>
+    /// A step-time model from short timed LoRA runs on all layers, the top layer alone and the bottom layer alone, and
+    /// the all-layer step it measured. Each set's figure is its fastest step: a run's first step pays one-time costs
+    /// (adapters, optimizer state, memory faulted in again) and a shared machine only ever adds time, so the minimum
+    /// is the steady cost (and, as the card's denominator, errs towards a dearer card).
+    /// </summary>
+    private static (CostModel Model, double AllLayerStep) TimeSets(CardSettings settings, CausalLM model, int layerCount, IReadOnlyList<string> targets, TokenizedSet train, Device device, IProgress<string>? progress)
     {
-        progress?.Report($"all {layerCount} layers: {TimingSteps} LoRA steps, timed (what the card is weighed against)");
         var timing = new ProbeSettings(targets, settings.Rank, settings.Alpha, TimingSteps, settings.BatchSize, settings.LearningRate, settings.Seed);
-        return LayerProbes.Measure(model, Enumerable.Range(0, layerCount).ToList(), train, null, null, timing, device).StepSeconds;
+        double Fastest(IReadOnlyList<int> layers, string name)
+        {
+            var seconds = LayerProbes.TimeSteps(model, layers, train, timing, device);
+            progress?.Report($"{name}: {TimingSteps} LoRA steps timed, {string.Join(", ", seconds.Select(s => $"{s * 1000:F0}"))} ms");
+            return seconds.Min();
+        }
+        var all = Fastest(Enumerable.Range(0, layerCount).ToList(), $"all {layerCount} layers (what the card is weighed against)");
+        if (layerCount < 2) return (CostModel.FromTimings(layerCount, all, all, all), all);
+        var top = Fastest([layerCount - 1], $"layer {layerCount - 1} alone");
+        var bottom = Fastest([0], "layer 0 alone");
+        return (CostModel.FromTimings(layerCount, top, bottom, all), all);
     }
 
     private static (CardProbes, IReadOnlyList<LayerProbe>, CostModel) RunProbes(CardSettings request, CausalLM model, int layerCount, IReadOnlyList<int> probeLayers, IReadOnlyList<string> targets,
@@ -290,7 +308,7 @@ public static class CardBuilder
     {
         var text = JsonSerializer.Serialize(new
         {
-            CardDocument.CurrentSchemaVersion, FunctionSpaceResult.CardLevelShrink, modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
+            CardDocument.CurrentSchemaVersion, FunctionSpaceResult.CardLevelShrink, TimedSets = "top,bottom,all", modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
             Validation = data.Validation?.Tokens.Summary, Format = data.Format.ToString(), data.Train.Raw.Labels, targets, settings,
         });
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];

@@ -214,7 +214,12 @@ public sealed record CardPredictiveness(
 
 /// <summary>What building the card cost, in seconds, against a full fine-tune.</summary>
 /// <param name="SignalSeconds">Every probe-free signal: both resnorm passes with their solves, and the function-space pass.</param>
-/// <param name="ForwardBackwardSeconds">One plain forward+backward over the same calibration batches.</param>
+/// <param name="ForwardBackwardSeconds">
+/// The signals' yardstick: one all-layer LoRA step (forward and backward through every layer) per calibration batch,
+/// at the card's measured all-layer step. Cards before session 9 timed a plain forward+backward over two calibration
+/// batches here, which cost the card a quarter of a second on stories12L; a LoRA step is dearer, so ratios read
+/// lower than theirs (stories12L, all seven modules adapted: about 5.5x where the plain forward+backward read 7–8x).
+/// </param>
 /// <param name="SignalOverForwardBackward">SignalSeconds / ForwardBackwardSeconds.</param>
 /// <param name="ProbeSeconds">All probe runs and the cost checks.</param>
 /// <param name="CardSeconds">The whole build.</param>

@@ -4,7 +4,8 @@ namespace LayerCard.Placement;
 
 /// <summary>
 /// Predicted training cost of a set of layers. With a card's fitted cost model (from its probe runs) the
-/// predictions are in seconds per step and bytes of peak memory above resident. Without one, only fractions of
+/// predictions are in seconds per step and bytes of peak memory above resident (a probe-free card's model has the
+/// time terms only, from timed steps, and its memory stays structural). Without one, only fractions of
 /// the all-layer cost are known, from the structure of a LoRA step: every step runs the forward through all L
 /// layers, and the backward (and the activations kept for it) reach down to the lowest adapted layer m.
 /// </summary>
@@ -33,9 +34,9 @@ public sealed class CostPredictor
     public double? StepSeconds(IReadOnlyCollection<int> set) =>
         measured is null || set.Count == 0 ? null : Math.Max(1e-9, measured.PredictStepSeconds(set));
 
-    /// <summary>Predicted peak memory above resident, in bytes; null without measured costs.</summary>
+    /// <summary>Predicted peak memory above resident, in bytes; null without measured memory costs.</summary>
     public double? PeakMemoryBytes(IReadOnlyCollection<int> set) =>
-        measured is null || set.Count == 0 ? null : Math.Max(1, measured.PredictPeakMemoryIncrement(set));
+        measured is not { MemoryFitted: true } || set.Count == 0 ? null : Math.Max(1, measured.PredictPeakMemoryIncrement(set));
 
     /// <summary>Step time as a fraction of the all-layer step time.</summary>
     public double TimeFraction(IReadOnlyCollection<int> set) => RelativeTime(set) / fullTime;

@@ -119,6 +119,8 @@ public static class RunRecipe
         var predictedSaving = RunEconomics.SavingPredictedFor(plan, card.Timing);
         if (!noCheaperPlacement && predictedSaving is double saving && saving <= cardSeconds)
             log($"   the plan is predicted to save {saving:F1} s of training, less than the card's {cardSeconds:F1} s: card + planned is not predicted to pay for itself here");
+        if (new RunEconomics(cardSeconds, 0, 0, noCheaperPlacement, predictedSaving, card.Timing.FullFineTuneSeconds).PredictedCardPlusPlannedOverAllLayers is double predictedRatio)
+            log($"   predicted: card + planned training = {predictedRatio:F2}x the all-layer training ({card.Timing.FullFineTuneSeconds:F1} s at the card's timed all-layer step)");
 
         var metric = TaskEvaluation.DefaultMetric(data.Format);
         var baseRow = Evaluate("base model", [], 0, null, loaded, data, metric, request, device);
@@ -137,7 +139,7 @@ public static class RunRecipe
             using var adapter = PeftAdapter.Load(adapterFolder, loaded.Model);
             rows.Add(Evaluate(name, summary.Layers, summary.TrainableParameters, summary, loaded, data, metric, request, device));
         }
-        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds, noCheaperPlacement, predictedSaving);
+        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds, noCheaperPlacement, predictedSaving, card.Timing.FullFineTuneSeconds);
         var reportPath = Path.Combine(request.OutputDirectory, "report.html");
         var planCheck = PlanCheck(plan, rows, baseRow);
         RunReport.Write(reportPath, card, plan, rows, baseRow, planCheck, economics);
@@ -182,7 +184,9 @@ public static class RunRecipe
 /// <param name="CardSeconds">Building the card (or, when it came from the cache, what building it took then).</param>
 /// <param name="NoCheaperPlacement">No placement predicted cheaper than all layers reached the target (<see cref="PredictsNoSaving"/>).</param>
 /// <param name="PredictedSavingSeconds">Training time the plan was predicted to save against all layers (<see cref="SavingPredictedFor"/>); null when the card has no all-layer timing.</param>
-public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds, bool NoCheaperPlacement = false, double? PredictedSavingSeconds = null)
+/// <param name="PredictedAllLayersTrainSeconds">The all-layer training time the card predicted (the run's steps at its measured all-layer step); null when it has none.</param>
+public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds, double AllLayersTrainSeconds, bool NoCheaperPlacement = false, double? PredictedSavingSeconds = null,
+    double? PredictedAllLayersTrainSeconds = null)
 {
     /// <summary>
     /// The training time the plan is predicted to save: (1 − its predicted step-time fraction) times the card's
@@ -212,9 +216,14 @@ public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds
     /// <summary>(card + planned training) / all-layer training: below 1 the card paid for itself.</summary>
     public double CardPlusPlannedOverAllLayers => AllLayersTrainSeconds > 0 ? (CardSeconds + PlannedTrainSeconds) / AllLayersTrainSeconds : double.NaN;
 
+    /// <summary>What the card predicted (card + planned training) / all-layer training to be before any training ran; null without its all-layer timing.</summary>
+    public double? PredictedCardPlusPlannedOverAllLayers =>
+        PredictedAllLayersTrainSeconds is double full && full > 0 && PredictedSavingSeconds is double saving ? (CardSeconds + full - saving) / full : null;
+
     /// <summary>One line for logs and reports.</summary>
     public string Summary => $"economics: card {CardSeconds:F1} s + planned training {PlannedTrainSeconds:F1} s against all-layer training {AllLayersTrainSeconds:F1} s " +
                              $"(same run): card + planned = {CardPlusPlannedOverAllLayers:F2}x all layers" +
+                             (PredictedCardPlusPlannedOverAllLayers is double predicted ? $" (predicted before training: {predicted:F2}x)" : "") +
                              (NoCheaperPlacement ? "; no placement cheaper than all layers was predicted to reach the target, so the card could not save time here" : "") +
                              (CardOutweighsPredictedSaving ? $"; the plan was predicted to save {PredictedSavingSeconds:F1} s of training, less than the card took, so card + planned was not predicted to pay for itself" : "");
 }

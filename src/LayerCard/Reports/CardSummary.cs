@@ -45,9 +45,10 @@ public static class CardSummary
         }
         if (card.CostModel is { } c)
             text.AppendLine($"Cost model: step = {F(c.TimeBase * 1000)} ms + {F(c.TimePerBackwardLayer * 1000)} ms per layer of backward span + {F(c.TimePerAdaptedLayer * 1000)} ms per adapted layer" +
-                            (c.TimeMeanRelativeError is double e ? $"; mean relative error on {c.CheckedSets} measured sets: time {e:P0}, memory {c.MemoryMeanRelativeError:P0}." : "."));
+                            (c.TimeMeanRelativeError is double e ? $"; mean relative error on {c.CheckedSets} measured sets: time {e:P0}, memory {c.MemoryMeanRelativeError:P0}." : ".") +
+                            (c.MemoryFitted ? "" : " Time only, from timed LoRA steps on the top layer alone, the bottom layer alone and all layers; memory fractions follow the step's structure (the backward span)."));
         var t = card.Timing;
-        text.AppendLine($"The card took {F(t.CardSeconds)} s: signals {F(t.SignalSeconds)} s ({F(t.SignalOverForwardBackward)}x one forward+backward over the calibration set), probes {F(t.ProbeSeconds)} s" +
+        text.AppendLine($"The card took {F(t.CardSeconds)} s: signals {F(t.SignalSeconds)} s ({F(t.SignalOverForwardBackward)}x an all-layer LoRA step per calibration batch), probes {F(t.ProbeSeconds)} s" +
                         (t.FullFineTuneSeconds is double full ? $"; a full-layer fine-tune of {t.FullFineTuneSteps} steps takes about {F(full)} s at the measured all-layer step time, so the card costs {F(t.CardOverFullFineTune)}x of it." : "."));
         return text.ToString();
     }

@@ -93,7 +93,7 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
         // The first step pays for one-time allocations; the mean of the rest is the steady cost.
         var steady = stepTimes.Count > 1 ? stepTimes.Skip(1).Average() : stepTimes.DefaultIfEmpty(0).Average();
         if (checkpointFolder != null) WriteMetrics(metrics);
-        return new TrainingResult(options.Steps, tokens, elapsedBefore + wall, steady, MemoryMeter.PeakBytes(), lastLoss, lastValidation, startStep, metrics);
+        return new TrainingResult(options.Steps, tokens, elapsedBefore + wall, steady, MemoryMeter.PeakBytes(), lastLoss, lastValidation, startStep, metrics, stepTimes);
     }
 
     private (double Loss, long Tokens) TrainStep(int step, BatchSampler sampler, AdamW optimizer, IReadOnlyList<TorchSharp.Modules.Parameter> parameters, double rate)

@@ -73,6 +73,8 @@ public interface ITrainingObserver
 public sealed record MetricPoint(int Step, double? TrainLoss, double? ValidationLoss, double LearningRate, long Tokens, double ElapsedSeconds);
 
 /// <summary>What a finished training run measured: steps, tokens, times, peak memory, final losses and every metric point.</summary>
+/// <param name="MeanStepSeconds">Mean time of the steps after the first (which pays for one-time allocations).</param>
+/// <param name="StepSeconds">Each step's time in this process, the first included (validation and checkpoints not counted).</param>
 public sealed record TrainingResult(
     int Steps, long Tokens, double WallSeconds, double MeanStepSeconds, long PeakMemoryBytes,
-    double FinalTrainLoss, double? FinalValidationLoss, int ResumedFromStep, IReadOnlyList<MetricPoint> Metrics);
+    double FinalTrainLoss, double? FinalValidationLoss, int ResumedFromStep, IReadOnlyList<MetricPoint> Metrics, IReadOnlyList<double> StepSeconds);

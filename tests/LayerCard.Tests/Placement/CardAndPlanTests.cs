@@ -73,7 +73,8 @@ public class CardAndPlanTests
         Assert.True(first.Code == 0, first.Err);
         var card = CardDocument.Load(folder["a.json"]);
         Assert.All(card.Layers, r => Assert.Null(r.MeasuredGain));
-        Assert.Null(card.CostModel);
+        Assert.Null(card.Probes);
+        Assert.False(card.CostModel!.MemoryFitted); // time terms only, from the timed sets
         var second = RunCli(args.Select(a => a == folder["a.json"] ? folder["b.json"] : a).ToArray());
         Assert.True(second.Code == 0, second.Err);
         Assert.Contains("reusing the cached card", second.Out);

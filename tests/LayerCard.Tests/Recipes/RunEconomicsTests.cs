@@ -35,6 +35,11 @@ public class RunEconomicsTests
         var paying = new RunEconomics(4.0, 17, 29.3, false, RunEconomics.SavingPredictedFor(PlanOf([8, 9, 10, 11], 0.6), timing));
         Assert.False(paying.CardOutweighsPredictedSaving);
         Assert.DoesNotContain("not predicted to pay", paying.Summary);
+        // Before training, the card predicted (4 + 29 - 11.6) / 29 of all-layer training, and the summary says so beside the measured ratio.
+        var predicted = paying with { PredictedAllLayersTrainSeconds = 29.0 };
+        Assert.Equal((4.0 + 29.0 * 0.6) / 29.0, predicted.PredictedCardPlusPlannedOverAllLayers!.Value, 9);
+        Assert.Contains($"predicted before training: {(4.0 + 29.0 * 0.6) / 29.0:F2}x", predicted.Summary);
+        Assert.Null(paying.PredictedCardPlusPlannedOverAllLayers);
         // Without the card's all-layer timing nothing is claimed.
         Assert.Null(RunEconomics.SavingPredictedFor(PlanOf([8, 9, 10, 11], 0.6), timing with { FullFineTuneSeconds = null }));
     }

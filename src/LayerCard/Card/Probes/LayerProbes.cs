@@ -22,6 +22,21 @@ public static class LayerProbes
     /// <summary>Trains LoRA on <paramref name="layers"/> alone for the probe steps, then measures it.</summary>
     public static SetMeasurement Measure(CausalLM model, IReadOnlyList<int> layers, TokenizedSet train, TokenizedSet? validation, double? baseLoss, ProbeSettings settings, Device device)
     {
+        var resident = MemoryMeter.CurrentBytes();
+        // The validation loss is read while the adapters are still in the model.
+        var (result, after) = Train(model, layers, train, settings, device,
+            () => validation is null ? (double?)null : LossEvaluation.MeanLoss(model, validation, settings.EvalBatchSize, device).MeanLoss);
+        return new SetMeasurement(layers.ToList(), settings.Steps, result.MeanStepSeconds, Math.Max(0, result.PeakMemoryBytes - resident), after,
+            after.HasValue && baseLoss.HasValue ? baseLoss.Value - after.Value : null);
+    }
+
+    /// <summary>Each step's seconds of a LoRA run on <paramref name="layers"/> for the settings' steps, the first included (nothing is evaluated).</summary>
+    public static IReadOnlyList<double> TimeSteps(CausalLM model, IReadOnlyList<int> layers, TokenizedSet train, ProbeSettings settings, Device device) =>
+        Train(model, layers, train, settings, device, () => 0).Result.StepSeconds;
+
+    /// <summary>Trains LoRA on <paramref name="layers"/>, then calls <paramref name="whileAdapted"/> before the adapters are removed.</summary>
+    private static (TrainingResult Result, T After) Train<T>(CausalLM model, IReadOnlyList<int> layers, TokenizedSet train, ProbeSettings settings, Device device, Func<T> whileAdapted)
+    {
         var config = new LoraConfig(settings.Rank, settings.Alpha, 0, false, settings.Targets, layers);
         using var lora = LoraModel.Inject(model, config, settings.Seed);
         var options = new TrainingOptions
@@ -29,12 +44,8 @@ public static class LayerProbes
             Steps = settings.Steps, BatchSize = settings.BatchSize, LearningRate = settings.LearningRate, Seed = settings.Seed,
             Decay = DecayKind.Constant, WarmupSteps = 0, EvalEvery = 0,
         };
-        var resident = MemoryMeter.CurrentBytes();
         var result = new Trainer(lora, options, device).Train(train, null, fingerprint: "probe");
-        double? after = null;
-        if (validation != null) after = LossEvaluation.MeanLoss(model, validation, settings.EvalBatchSize, device).MeanLoss;
-        return new SetMeasurement(layers.ToList(), settings.Steps, result.MeanStepSeconds, Math.Max(0, result.PeakMemoryBytes - resident), after,
-            after.HasValue && baseLoss.HasValue ? baseLoss.Value - after.Value : null);
+        return (result, whileAdapted());
     }
 
     /// <summary>One layer's probe: cost and gain of a run on it alone, plus its unmerged inference overhead.</summary>

@@ -15,12 +15,13 @@ public sealed record SetMeasurement(IReadOnlyList<int> Layers, int Steps, double
 /// <summary>
 /// Cost of adapting a set S of layers out of L: backward runs from the lowest adapted layer up, so
 /// cost(S) = base + perBackwardLayer * (L - min S) + perAdaptedLayer * |S|, fitted on single-layer probes and
-/// the all-layer run, and checked on other measured sets.
+/// the all-layer run, and checked on other measured sets. A card without probes fits the time terms alone from three
+/// timed sets (<see cref="FromTimings"/>); its memory terms are then not fitted (<see cref="MemoryFitted"/> false).
 /// </summary>
 public sealed record CostModel(
     int Layers, double TimeBase, double TimePerBackwardLayer, double TimePerAdaptedLayer,
     double MemoryBase, double MemoryPerBackwardLayer, double MemoryPerAdaptedLayer,
-    double? TimeMeanRelativeError, double? MemoryMeanRelativeError, int CheckedSets)
+    double? TimeMeanRelativeError, double? MemoryMeanRelativeError, int CheckedSets, bool MemoryFitted = true)
 {
     /// <summary>Predicted seconds per training step when <paramref name="layers"/> are adapted; 0 for no layers.</summary>
     public double PredictStepSeconds(IReadOnlyCollection<int> layers) =>
@@ -50,6 +51,21 @@ public sealed record CostModel(
         var timeError = checks.Average(c => Math.Abs(model.PredictStepSeconds(c.Layers.ToList()) - c.StepSeconds) / Math.Max(c.StepSeconds, 1e-12));
         var memError = checks.Average(c => Math.Abs(model.PredictPeakMemoryIncrement(c.Layers.ToList()) - c.PeakMemoryIncrementBytes) / Math.Max(c.PeakMemoryIncrementBytes, 1.0));
         return model with { TimeMeanRelativeError = timeError, MemoryMeanRelativeError = memError };
+    }
+
+    /// <summary>
+    /// The time terms from three timed sets, no probes: the top layer alone (backward span 1, one adapted layer), the
+    /// bottom layer alone (span L, one adapted layer) and all L layers (span L, L adapted). Bottom minus top is the
+    /// backward through L − 1 more layers; all minus bottom is L − 1 more adapted layers; each term clamped at 0.
+    /// Memory is not fitted: these runs follow the card's signal passes, whose heap hides the runs' increments.
+    /// </summary>
+    public static CostModel FromTimings(int layerCount, double topSeconds, double bottomSeconds, double allSeconds)
+    {
+        if (layerCount < 2) return new CostModel(layerCount, Math.Max(0, allSeconds), 0, 0, 0, 0, 0, null, null, 0, MemoryFitted: false);
+        var perBackward = Math.Max(0, (bottomSeconds - topSeconds) / (layerCount - 1));
+        var perAdapted = Math.Max(0, (allSeconds - bottomSeconds) / (layerCount - 1));
+        var timeBase = Math.Max(0, topSeconds - perBackward - perAdapted);
+        return new CostModel(layerCount, timeBase, perBackward, perAdapted, 0, 0, 0, null, null, 0, MemoryFitted: false);
     }
 
     /// <summary>Least-squares intercept and slope (the slope is 0 when x does not vary).</summary>
