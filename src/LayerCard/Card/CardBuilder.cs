@@ -157,7 +157,7 @@ public static class CardBuilder
             signal = SignalProbe.Run(model, calibration, targets, signalOptions, device, progress, freshGradient);
             progress?.Report("function-space pass: each layer's first LoRA step through the model, with the cross-entropy's curvature");
             part = FunctionSpaceProbe.MeasurePart(model, calibration, targets, functionOptions, device, shard.Index, shard.Count, freshGradient);
-            progress?.Report($"signal passes took {signal.FirstPassSeconds + signal.SecondPassSeconds:F2} s (residual sweep with the fresh adapters' gradient) and {part.Seconds:F2} s (function-space differences)");
+            progress?.Report($"signal passes took {signal.FirstPassSeconds:F2} s (residual sweep with the fresh adapters' gradient), {signal.SecondPassSeconds:F2} s (the coupling's second run) and {part.Seconds:F2} s (function-space differences)");
         }
         var functionSpace = FunctionSpacePart.Combine([part]).ForCard();
         var functionGains = functionSpace.LayerGains();
@@ -308,7 +308,7 @@ public static class CardBuilder
     {
         var text = JsonSerializer.Serialize(new
         {
-            CardDocument.CurrentSchemaVersion, FunctionSpaceResult.CardLevelShrink, TimedSets = "top,bottom,all", modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
+            CardDocument.CurrentSchemaVersion, FunctionSpaceResult.CardLevelShrink, FunctionSpaceResult.CardRedundancy, TimedSets = "top,bottom,all", modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
             Validation = data.Validation?.Tokens.Summary, Format = data.Format.ToString(), data.Train.Raw.Labels, targets, settings,
         });
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];

@@ -182,15 +182,16 @@ public sealed record CardLayerRow(
 /// <param name="Seconds">The pass's time, gradient pass included.</param>
 /// <param name="LineSearch">Whether the curvature is the line search's secant one (<c>--line-search</c>).</param>
 /// <param name="LevelShrink">The set gains' <see cref="FunctionSpaceResult.LevelShrink"/> (cards before it: 1, the first-step model's own).</param>
-public sealed record CardFunctionSpace(string Direction, double[] Slopes, double[][] Curvature, double Seconds, bool LineSearch = false, double LevelShrink = 1)
+/// <param name="Redundancy">The set gains' <see cref="FunctionSpaceResult.Redundancy"/> (cards before it: 0, the first-step model's own correlations).</param>
+public sealed record CardFunctionSpace(string Direction, double[] Slopes, double[][] Curvature, double Seconds, bool LineSearch = false, double LevelShrink = 1, double Redundancy = 0)
 {
     /// <summary>From a measured pass.</summary>
     public static CardFunctionSpace From(FunctionSpaceResult r) =>
-        new(r.Direction.ToString().ToLowerInvariant(), r.Slopes.ToArray(), r.Curvature.Select(row => row.ToArray()).ToArray(), r.Seconds, r.LineSearched, r.LevelShrink);
+        new(r.Direction.ToString().ToLowerInvariant(), r.Slopes.ToArray(), r.Curvature.Select(row => row.ToArray()).ToArray(), r.Seconds, r.LineSearched, r.LevelShrink, r.Redundancy);
 
     /// <summary>Back to the quadratic model the planner evaluates.</summary>
     public FunctionSpaceResult ToResult() => new(Slopes, Curvature, new double[Slopes.Length],
-        Direction == "gradient" ? StepDirection.Gradient : StepDirection.Sign, 0, Seconds) { LineSearched = LineSearch, LevelShrink = LevelShrink };
+        Direction == "gradient" ? StepDirection.Gradient : StepDirection.Sign, 0, Seconds) { LineSearched = LineSearch, LevelShrink = LevelShrink, Redundancy = Redundancy };
 }
 
 /// <summary>One probed module's signal (see <see cref="ModuleSignal"/>); Module is its name inside the layer ("self_attn.q_proj").</summary>

@@ -47,7 +47,9 @@ public sealed class GainModel
     public bool UsesMeasuredGains { get; }
     /// <summary>Where the gains come from, in words for reports.</summary>
     public string GainsFrom => signal is not null
-        ? signal.LevelShrink < 1 ? $"function-space signal (quadratic model, single-layer gains {signal.LevelShrink:0.##} of the way from the layers' mean to the first-step model's)" : "function-space signal (quadratic model, no fitted constant)"
+        ? signal.LevelShrink < 1 || signal.Redundancy > 0
+            ? $"function-space signal (quadratic model, single-layer gains {signal.LevelShrink:0.##} of the way from the layers' mean to the first-step model's, correlations {signal.Redundancy:0.##} of the way to 1)"
+            : "function-space signal (quadratic model, no fitted constant)"
         : UsesMeasuredGains ? "measured single-layer probe runs with the coupling" : "resnorm signal with the coupling, uncalibrated";
     /// <summary>Predicted gain of adapting every layer; the denominator of <see cref="GainFraction"/>.</summary>
     public double FullGain { get; }

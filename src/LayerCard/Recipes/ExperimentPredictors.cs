@@ -35,7 +35,10 @@ public static class ExperimentPredictors
             $"measured {Format(truth.Singles)}, all {truth.AllLayers:G3}");
         yield return PredictorScore.Of("function space, sign step (card default)", set => fromCard.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         // The same pass read with the first-step model's own single-layer gains (the card's default before session 8).
-        var firstStep = fromCard with { LevelShrink = 1 };
+        var firstStep = fromCard with { LevelShrink = 1, Redundancy = 0 };
+        // The default of session 8: level shrink without the redundancy.
+        var levelOnly = fromCard with { Redundancy = 0 };
+        yield return PredictorScore.Of("function space, sign step, level shrink only", set => levelOnly.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         yield return PredictorScore.Of("function space, sign step, first-step singles", set => firstStep.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         var calibration = data.CalibrationSample(settings.CalibrationExamplesFor(loaded.Config.Layers), settings.Seed);
         var allLayers = Enumerable.Range(0, truth.Singles.Count).ToList();

@@ -83,6 +83,8 @@ public class CardShardTests
         // The default card's single-layer levels are shrunk to the layers' mean; line-searched, the real loss sets them.
         Assert.Equal(FunctionSpaceResult.CardLevelShrink, plain.LevelShrink);
         Assert.Equal(1, searched.LevelShrink);
+        Assert.Equal(FunctionSpaceResult.CardRedundancy, plain.Redundancy);
+        Assert.Equal(0, searched.Redundancy);
         var plainCard = CardDocument.Load(folder["plain.json"]);
         var model0 = plain.ToResult();
         for (int l = 0; l < 3; l++) Close(model0.SetGain([l]), plainCard.Layers[l].PredictedGain, $"predicted gain {l}");

@@ -252,6 +252,41 @@ public class FunctionSpaceSignalTests
     }
 
     [Fact]
+    public void RedundancyMovesEachPairsCorrelationTowardsOneAndKeepsEachLayerAlone()
+    {
+        // Two independent layers (each alone 0.5) and a third correlated 0.5 with the first.
+        var first = new FunctionSpaceResult([-2.0, -1.0, -1.0], [[4.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]], [0, 0, 0], StepDirection.Sign, 0, 0);
+        var redundant = first with { Redundancy = 0.25 };
+        for (int l = 0; l < 3; l++) Assert.Equal(first.SetGain([l]), redundant.SetGain([l]), 9);
+        // Independent layers now share a quarter: ρ = 0.25, so the pair gains ½ s'M⁻¹s with M01 = 0.25·√(4·1) = 0.5.
+        double m01 = 0.25 * Math.Sqrt(4.0 * 1.0);
+        double expected = 0.5 * (4.0 * 1.0 - 2 * (-2.0) * (-1.0) * m01 + 1.0 * 4.0) / (4.0 * 1.0 - m01 * m01);
+        Assert.Equal(expected, redundant.SetGain([0, 1]), 5);
+        Assert.True(redundant.SetGain([0, 1]) < first.SetGain([0, 1]) - 1e-3);
+        // ρ = 0.5 becomes 0.625: a correlated pair gains less again, and all three less than before.
+        Assert.True(redundant.SetGain([0, 2]) < first.SetGain([0, 2]) - 1e-3);
+        Assert.True(redundant.SetGain([0, 1, 2]) < first.SetGain([0, 1, 2]) - 1e-3);
+        // Fully redundant, with steps that lower the loss alike: the pair gains what one of them does alone.
+        var alike = first with { Redundancy = 1 };
+        Assert.Equal(Math.Max(first.SetGain([0]), first.SetGain([1])), alike.SetGain([0, 1]), 4);
+    }
+
+    [Fact]
+    public void TheCardRecordsItsRedundancyAndCardsWithoutItKeepTheFirstStepCorrelations()
+    {
+        var result = new FunctionSpaceResult([-2.0, -0.5], [[4.0, 0.5], [0.5, 1.0]], [0, 0], StepDirection.Sign, 0, 0).ForCard();
+        Assert.Equal(FunctionSpaceResult.CardRedundancy, result.Redundancy);
+        Assert.Equal(0, (result with { LineSearched = true }).ForCard().Redundancy);
+        var card = CardFunctionSpace.From(result);
+        Assert.Equal(result.SetGain([0, 1]), card.ToResult().SetGain([0, 1]), 12);
+        var json = System.Text.Json.JsonSerializer.Serialize(card, CardDocument.Json);
+        Assert.Contains("\"redundancy\": 0.25", json);
+        var old = System.Text.Json.JsonSerializer.Deserialize<CardFunctionSpace>(json.Replace("\"redundancy\": 0.25", "\"redundancy_removed\": 0"), CardDocument.Json)!;
+        Assert.Equal(0, old.Redundancy);
+        Assert.Equal((result with { Redundancy = 0 }).SetGain([0, 1]), old.ToResult().SetGain([0, 1]), 12);
+    }
+
+    [Fact]
     public void TheCardRecordsItsLevelShrinkAndCardsWithoutItReadTheFirstStepModel()
     {
         var result = new FunctionSpaceResult([-2.0, -0.5], [[4.0, 0.5], [0.5, 1.0]], [0, 0], StepDirection.Sign, 0, 0) { LevelShrink = FunctionSpaceResult.CardLevelShrink };

@@ -112,8 +112,25 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
     /// </summary>
     public const double CardLevelShrink = 0.1;
 
-    /// <summary>This pass as the card reads it: <see cref="CardLevelShrink"/>, or 1 when line-searched (the real loss set the levels).</summary>
-    public FunctionSpaceResult ForCard() => this with { LevelShrink = LineSearched ? 1 : CardLevelShrink };
+    /// <summary>
+    /// How far the correlation between each pair of directions' logit changes is moved towards 1 before sets are
+    /// solved (0: the first-step model's own correlations; 1: every direction alike, a set gains no more than its best
+    /// member). Curvature M_ij becomes (1 − κ) M_ij + κ √(M_ii M_jj) off the diagonal; each direction's gain alone is
+    /// unchanged. The card uses <see cref="CardRedundancy"/>.
+    /// </summary>
+    public double Redundancy { get; init; }
+
+    /// <summary>
+    /// The card's <see cref="Redundancy"/>: 0.25. Layers trained together for forty steps overlap more than their first
+    /// steps do: the first-step model's fraction of the all-layer gain is too low for small sets on every studied task
+    /// (stories12L DART: pairs 0.67 predicted against 0.83 measured), so the all-layer gain it divides by is too high.
+    /// A constant chosen on the six tasks of docs/results' session-7 studies (mean and worst gain-fraction MAE over
+    /// κ ∈ {0, 0.1, …, 0.4}); judged on tasks the choice never saw there. A line-searched card keeps 0.
+    /// </summary>
+    public const double CardRedundancy = 0.25;
+
+    /// <summary>This pass as the card reads it: <see cref="CardLevelShrink"/> and <see cref="CardRedundancy"/>, or neither when line-searched (the real loss set the levels).</summary>
+    public FunctionSpaceResult ForCard() => this with { LevelShrink = LineSearched ? 1 : CardLevelShrink, Redundancy = LineSearched ? 0 : CardRedundancy };
 
     /// <summary>The slopes the set gains use: the measured ones, or rescaled by <see cref="LevelShrink"/>.</summary>
     private double[] EffectiveSlopes()
@@ -132,7 +149,7 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
         return slopes;
     }
 
-    /// <summary>Predicted loss reduction (units of the mean completion loss) of adapting <paramref name="layers"/>: ½ s_S'M_S⁻¹s_S (with <see cref="LevelShrink"/>'s slopes).</summary>
+    /// <summary>Predicted loss reduction (units of the mean completion loss) of adapting <paramref name="layers"/>: ½ s_S'M_S⁻¹s_S (with <see cref="LevelShrink"/>'s slopes and <see cref="Redundancy"/>'s curvature).</summary>
     public double SetGain(IEnumerable<int> layers)
     {
         var index = layers.Distinct().Order().ToArray();
@@ -145,7 +162,11 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
         for (int a = 0; a < n; a++)
         {
             s[a] = effectiveSlopes[index[a]];
-            for (int b = 0; b < n; b++) m[a, b] = Curvature[index[a]][index[b]];
+            for (int b = 0; b < n; b++)
+            {
+                double mab = Curvature[index[a]][index[b]];
+                m[a, b] = a == b ? mab : (1 - Redundancy) * mab + Redundancy * Math.Sqrt(Math.Max(0, Curvature[index[a]][index[a]] * Curvature[index[b]][index[b]]));
+            }
             m[a, a] += Ridge * meanDiagonal + 1e-300;
         }
         return 0.5 * QuadraticForm.InverseForm(m, s);
