@@ -4,7 +4,7 @@ namespace LayerCard.Placement;
 
 /// <summary>
 /// Predicted gain of any set of layers from a card. With the card's function-space signal (every card of schema 2):
-/// the quadratic model's ½ s_S'M_S⁻¹s_S (<see cref="FunctionSpaceResult.SetGain"/>, with the card's level shrink). Cards without it fall back to single-layer gains
+/// the quadratic model's ½ s_S'M_S⁻¹s_S (<see cref="FunctionSpaceResult.SetGain"/>, with the card's level shrink and redundancy). Cards without it fall back to single-layer gains
 /// (measured when the card has probe runs) combined by the coupling. Costs come from <see cref="Cost"/>.
 /// </summary>
 public sealed class GainModel

@@ -116,10 +116,11 @@ public static class RunRecipe
         var noCheaperPlacement = RunEconomics.PredictsNoSaving(plan, loaded.Config.Layers);
         if (noCheaperPlacement)
             log($"   no placement cheaper than all layers was predicted to reach the target{(request.Plan.TargetGain is double t ? $" ({t:P0} of the full-layer gain)" : "")}: the card cannot save training time here");
-        var predictedSaving = RunEconomics.SavingPredictedFor(plan, card.Timing);
-        if (!noCheaperPlacement && predictedSaving is double saving && saving <= cardSeconds)
-            log($"   the plan is predicted to save {saving:F1} s of training, less than the card's {cardSeconds:F1} s: card + planned is not predicted to pay for itself here");
-        if (new RunEconomics(cardSeconds, 0, 0, noCheaperPlacement, predictedSaving, card.Timing.FullFineTuneSeconds).PredictedCardPlusPlannedOverAllLayers is double predictedRatio)
+        // What the card predicts before any training; the two measured training times are filled in after.
+        var predicted = new RunEconomics(cardSeconds, 0, 0, noCheaperPlacement, RunEconomics.SavingPredictedFor(plan, card.Timing), card.Timing.FullFineTuneSeconds);
+        if (predicted.CardOutweighsPredictedSaving)
+            log($"   the plan is predicted to save {predicted.PredictedSavingSeconds:F1} s of training, less than the card's {cardSeconds:F1} s: card + planned is not predicted to pay for itself here");
+        if (predicted.PredictedCardPlusPlannedOverAllLayers is double predictedRatio)
             log($"   predicted: card + planned training = {predictedRatio:F2}x the all-layer training ({card.Timing.FullFineTuneSeconds:F1} s at the card's timed all-layer step)");
 
         var metric = TaskEvaluation.DefaultMetric(data.Format);
@@ -139,7 +140,7 @@ public static class RunRecipe
             using var adapter = PeftAdapter.Load(adapterFolder, loaded.Model);
             rows.Add(Evaluate(name, summary.Layers, summary.TrainableParameters, summary, loaded, data, metric, request, device));
         }
-        var economics = new RunEconomics(cardSeconds, rows[0].TrainSeconds, rows[1].TrainSeconds, noCheaperPlacement, predictedSaving, card.Timing.FullFineTuneSeconds);
+        var economics = predicted with { PlannedTrainSeconds = rows[0].TrainSeconds, AllLayersTrainSeconds = rows[1].TrainSeconds };
         var reportPath = Path.Combine(request.OutputDirectory, "report.html");
         var planCheck = PlanCheck(plan, rows, baseRow);
         RunReport.Write(reportPath, card, plan, rows, baseRow, planCheck, economics);

@@ -277,11 +277,7 @@ public class FunctionSpaceSignalTests
         var result = new FunctionSpaceResult([-2.0, -0.5], [[4.0, 0.5], [0.5, 1.0]], [0, 0], StepDirection.Sign, 0, 0).ForCard();
         Assert.Equal(FunctionSpaceResult.CardRedundancy, result.Redundancy);
         Assert.Equal(0, (result with { LineSearched = true }).ForCard().Redundancy);
-        var card = CardFunctionSpace.From(result);
-        Assert.Equal(result.SetGain([0, 1]), card.ToResult().SetGain([0, 1]), 12);
-        var json = System.Text.Json.JsonSerializer.Serialize(card, CardDocument.Json);
-        Assert.Contains("\"redundancy\": 0.25", json);
-        var old = System.Text.Json.JsonSerializer.Deserialize<CardFunctionSpace>(json.Replace("\"redundancy\": 0.25", "\"redundancy_removed\": 0"), CardDocument.Json)!;
+        var old = RoundTripWithout(result, "\"redundancy\": 0.25");
         Assert.Equal(0, old.Redundancy);
         Assert.Equal((result with { Redundancy = 0 }).SetGain([0, 1]), old.ToResult().SetGain([0, 1]), 12);
     }
@@ -290,14 +286,24 @@ public class FunctionSpaceSignalTests
     public void TheCardRecordsItsLevelShrinkAndCardsWithoutItReadTheFirstStepModel()
     {
         var result = new FunctionSpaceResult([-2.0, -0.5], [[4.0, 0.5], [0.5, 1.0]], [0, 0], StepDirection.Sign, 0, 0) { LevelShrink = FunctionSpaceResult.CardLevelShrink };
-        var card = CardFunctionSpace.From(result);
-        Assert.Equal(FunctionSpaceResult.CardLevelShrink, card.LevelShrink);
-        Assert.Equal(result.SetGain([0, 1]), card.ToResult().SetGain([0, 1]), 12);
-        var json = System.Text.Json.JsonSerializer.Serialize(card, CardDocument.Json);
-        Assert.Contains("\"level_shrink\": 0.1", json);
-        var old = System.Text.Json.JsonSerializer.Deserialize<CardFunctionSpace>(json.Replace("\"level_shrink\": 0.1", "\"level_shrink_removed\": 0"), CardDocument.Json)!;
+        Assert.Equal(FunctionSpaceResult.CardLevelShrink, CardFunctionSpace.From(result).LevelShrink);
+        var old = RoundTripWithout(result, "\"level_shrink\": 0.1");
         Assert.Equal(1, old.LevelShrink);
         Assert.Equal((result with { LevelShrink = 1 }).SetGain([0, 1]), old.ToResult().SetGain([0, 1]), 12);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="result"/> as card.json's function_space (checking it reads back with the same set gains and
+    /// holds <paramref name="field"/>), then reads it back as a card written before that field existed.
+    /// </summary>
+    private static CardFunctionSpace RoundTripWithout(FunctionSpaceResult result, string field)
+    {
+        var card = CardFunctionSpace.From(result);
+        Assert.Equal(result.SetGain([0, 1]), card.ToResult().SetGain([0, 1]), 12);
+        var json = System.Text.Json.JsonSerializer.Serialize(card, CardDocument.Json);
+        Assert.Contains(field, json);
+        var name = field[..field.IndexOf(':')].TrimEnd('"');
+        return System.Text.Json.JsonSerializer.Deserialize<CardFunctionSpace>(json.Replace(field, $"{name}_removed\": 0"), CardDocument.Json)!;
     }
 
     [Theory]
