@@ -25,6 +25,11 @@ public sealed record ExperimentTask
     public int EvalLimit { get; init; } = 200;
     /// <summary>Examples scored by the task metric (generation metrics are dear: keep this small).</summary>
     public int? MetricLimit { get; init; }
+    /// <summary>
+    /// A prompt that leaves no room for its completion within <see cref="MaxLength"/> (or, for the task metric, for a
+    /// new token within the model's context): "skip" (the default) or "truncate-left" (<see cref="LayerCard.Data.LongPrompts.Parse"/>).
+    /// </summary>
+    public string? LongPrompts { get; init; }
 }
 
 /// <summary>The study's configuration file (JSON, snake_case).</summary>
@@ -95,6 +100,11 @@ public sealed record ExperimentConfig
         if (config.K <= 0) throw BadInputException.InFile(path, $"k must be positive, got {config.K}");
         if (config.Seeds.Count == 0) throw BadInputException.InFile(path, "no seeds");
         if (config.Steps <= 0) throw BadInputException.InFile(path, $"steps must be positive, got {config.Steps}");
+        foreach (var task in config.Tasks.Where(t => t.LongPrompts is not null))
+        {
+            try { Data.LongPrompts.Parse(task.LongPrompts!); }
+            catch (BadInputException e) { throw BadInputException.InFile(path, $"task {task.Name}: {e.MessageNaming(Data.LongPrompts.Field)}"); }
+        }
         // The card and training settings are checked here, before the model loads, in the config's own field names.
         try
         {

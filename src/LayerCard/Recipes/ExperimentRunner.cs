@@ -183,13 +183,15 @@ public static class ExperimentRunner
     private static DataPlan DataPlanOf(ExperimentTask task) => new()
     {
         MaxLength = task.MaxLength, TrainLimit = task.TrainLimit, ValidationLimit = task.EvalLimit, TestLimit = task.EvalLimit,
-        TestFraction = DataPlan.DefaultHoldOut,
+        TestFraction = DataPlan.DefaultHoldOut, LongPrompts = LongPromptsOf(task),
     };
+
+    private static LongPromptPolicy LongPromptsOf(ExperimentTask task) => task.LongPrompts is null ? LongPromptPolicy.Skip : LongPrompts.Parse(task.LongPrompts);
 
     private static EvaluationResult Score(LoadedModel loaded, ITokenizer tokenizer, ExperimentTask task, TaskDataset metricData, TaskMetric metric, double testLoss, Device device) =>
         metric == TaskMetric.Loss
             ? new EvaluationResult(TaskMetric.Loss, 0, testLoss, Math.Exp(testLoss))
-            : TaskEvaluation.Run(loaded.Model, tokenizer, metricData, metric, Math.Max(task.MaxLength, loaded.Config.MaxPositions), EvaluationDefaults.BatchSize, device, 40);
+            : TaskEvaluation.Run(loaded.Model, tokenizer, metricData, metric, Math.Max(task.MaxLength, loaded.Config.MaxPositions), EvaluationDefaults.BatchSize, device, 40, LongPromptsOf(task));
 
     private static SubsetResult TrainAndScore(LoadedModel loaded, ITokenizer tokenizer, ExperimentTask task, TaskData data, TaskDataset metricData,
         TaskMetric metric, double baseLoss, int[] layers, IReadOnlyList<string> targets, ExperimentConfig config, long seed, Device device)

@@ -121,4 +121,23 @@ public class RecipeTests
         Assert.Contains($"{folder["study.json"]}: rank must be", err);
         Assert.DoesNotContain("--rank", err);
     }
+
+    [Fact]
+    public void AStudyTaskWithAnUnknownLongPromptPolicyNamesTheConfigTaskAndField()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel(folder, layers: 2);
+        var config = new
+        {
+            name = "bad-long-prompts", model, seeds = new[] { 0 }, k = 1, steps = 1, batch_size = 4, targets = new[] { "q_proj" },
+            exhaustive = false, calibration_examples = 8, output_directory = folder.Path,
+            tasks = new[] { new { name = "counting", data = CountingTask(folder, 24), max_length = 32, eval_limit = 8, long_prompts = "sideways" } },
+        };
+        File.WriteAllText(folder["study.json"], JsonSerializer.Serialize(config));
+        var (code, output, err) = RunCli("experiment", "--config", folder["study.json"], "--threads", "1");
+        Assert.True(code == 2, err + output);
+        Assert.Contains($"{folder["study.json"]}: task counting: long_prompts", err);
+        Assert.Contains("sideways", err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
 }
