@@ -308,7 +308,7 @@ public static class CardBuilder
     {
         var text = JsonSerializer.Serialize(new
         {
-            CardDocument.CurrentSchemaVersion, FunctionSpaceResult.CardLevelShrink, FunctionSpaceResult.CardRedundancy, TimedSets = "top,bottom,all", modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
+            CardDocument.CurrentSchemaVersion, FunctionSpaceResult.CardLevelShrink, FunctionSpaceResult.CardRedundancy, Saturation = "base loss", TimedSets = "top,bottom,all", modelHash, data.ContentHash, Plan = data.Plan, Train = data.Train.Tokens.Summary,
             Validation = data.Validation?.Tokens.Summary, Format = data.Format.ToString(), data.Train.Raw.Labels, targets, settings,
         });
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];

@@ -183,15 +183,22 @@ public sealed record CardLayerRow(
 /// <param name="LineSearch">Whether the curvature is the line search's secant one (<c>--line-search</c>).</param>
 /// <param name="LevelShrink">The set gains' <see cref="FunctionSpaceResult.LevelShrink"/> (cards before it: 1, the first-step model's own).</param>
 /// <param name="Redundancy">The set gains' <see cref="FunctionSpaceResult.Redundancy"/> (cards before it: 0, the first-step model's own correlations).</param>
-public sealed record CardFunctionSpace(string Direction, double[] Slopes, double[][] Curvature, double Seconds, bool LineSearch = false, double LevelShrink = 1, double Redundancy = 0)
+/// <param name="BaseLoss">The base model's mean completion loss per target token on the calibration sample (<see cref="FunctionSpaceResult.BaseLoss"/>; cards before it: none).</param>
+/// <param name="Saturation">Whether set gains saturate at <paramref name="BaseLoss"/> (<see cref="FunctionSpaceResult.Saturating"/>; cards before it: no).</param>
+public sealed record CardFunctionSpace(string Direction, double[] Slopes, double[][] Curvature, double Seconds, bool LineSearch = false, double LevelShrink = 1, double Redundancy = 0,
+    double? BaseLoss = null, bool Saturation = false)
 {
     /// <summary>From a measured pass.</summary>
     public static CardFunctionSpace From(FunctionSpaceResult r) =>
-        new(r.Direction.ToString().ToLowerInvariant(), r.Slopes.ToArray(), r.Curvature.Select(row => row.ToArray()).ToArray(), r.Seconds, r.LineSearched, r.LevelShrink, r.Redundancy);
+        new(r.Direction.ToString().ToLowerInvariant(), r.Slopes.ToArray(), r.Curvature.Select(row => row.ToArray()).ToArray(), r.Seconds, r.LineSearched, r.LevelShrink, r.Redundancy,
+            r.BaseLoss, r.Saturating);
 
     /// <summary>Back to the quadratic model the planner evaluates.</summary>
     public FunctionSpaceResult ToResult() => new(Slopes, Curvature, new double[Slopes.Length],
-        Direction == "gradient" ? StepDirection.Gradient : StepDirection.Sign, 0, Seconds) { LineSearched = LineSearch, LevelShrink = LevelShrink, Redundancy = Redundancy };
+        Direction == "gradient" ? StepDirection.Gradient : StepDirection.Sign, 0, Seconds)
+    {
+        LineSearched = LineSearch, LevelShrink = LevelShrink, Redundancy = Redundancy, BaseLoss = BaseLoss, Saturating = Saturation && BaseLoss > 0,
+    };
 }
 
 /// <summary>One probed module's signal (see <see cref="ModuleSignal"/>); Module is its name inside the layer ("self_attn.q_proj").</summary>

@@ -48,7 +48,8 @@ public sealed class GainModel
     /// <summary>Where the gains come from, in words for reports.</summary>
     public string GainsFrom => signal is not null
         ? signal.LevelShrink < 1 || signal.Redundancy > 0
-            ? $"function-space signal (quadratic model, single-layer gains {signal.LevelShrink:0.##} of the way from the layers' mean to the first-step model's, correlations {signal.Redundancy:0.##} of the way to 1)"
+            ? $"function-space signal (quadratic model, single-layer gains {signal.LevelShrink:0.##} of the way from the layers' mean to the first-step model's, correlations {signal.Redundancy:0.##} of the way to 1" +
+              (signal.Saturating ? $", saturating at the base loss {signal.BaseLoss:0.###})" : ")")
             : "function-space signal (quadratic model, no fitted constant)"
         : UsesMeasuredGains ? "measured single-layer probe runs with the coupling" : "resnorm signal with the coupling, uncalibrated";
     /// <summary>Predicted gain of adapting every layer; the denominator of <see cref="GainFraction"/>.</summary>

@@ -35,9 +35,12 @@ public static class ExperimentPredictors
             $"measured {Format(truth.Singles)}, all {truth.AllLayers:G3}");
         yield return PredictorScore.Of("function space, sign step (card default)", set => fromCard.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         // The same pass read with the first-step model's own single-layer gains (the card's default before session 8).
-        var firstStep = fromCard with { LevelShrink = 1, Redundancy = 0 };
+        var firstStep = fromCard with { LevelShrink = 1, Redundancy = 0, Saturating = false };
         // The default of session 8: level shrink without the redundancy.
-        var levelOnly = fromCard with { Redundancy = 0 };
+        var levelOnly = fromCard with { Redundancy = 0, Saturating = false };
+        // The default of session 9: level shrink and redundancy 0.25, no saturation.
+        var session9 = fromCard with { Redundancy = 0.25, Saturating = false };
+        yield return PredictorScore.Of("function space, sign step, without saturation (session 9)", set => session9.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         yield return PredictorScore.Of("function space, sign step, level shrink only", set => levelOnly.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         yield return PredictorScore.Of("function space, sign step, first-step singles", set => firstStep.SetGain(set), truth, Cost(functionSpace.Seconds), false);
         var calibration = data.CalibrationSample(settings.CalibrationExamplesFor(loaded.Config.Layers), settings.Seed);

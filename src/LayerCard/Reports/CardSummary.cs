@@ -34,6 +34,7 @@ public static class CardSummary
                 ? $"each layer alone at the layers' mean of the first-step model's ½ s²/M, {F(model.LevelShrink)} of the way towards its own (a constant chosen on docs/results' studies), and ½ s'M⁻¹s with those slopes for any set"
                 : "½ s²/M per layer and ½ s'M⁻¹s for any set";
             if (model.Redundancy > 0) level += $", each pair's correlation moved {F(model.Redundancy)} of the way towards 1 (likewise a chosen constant)";
+            if (model.Saturating) level += $", saturated at the base model's loss on the calibration sample, {F(model.BaseLoss!.Value)} (G becomes G / (1 + G / loss): no set removes more loss than there is)";
             text.AppendLine($"Predicted gain: the function-space signal, {level} (loss reduction per target token); all layers {F(model.SetGain(Enumerable.Range(0, card.Layers.Count)))}.{curvature} " +
                             "resnorm gain is the paper's ½ resnorm², kept beside it; its measured predictiveness is in docs/results.");
         }

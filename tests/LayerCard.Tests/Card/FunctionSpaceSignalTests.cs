@@ -277,9 +277,55 @@ public class FunctionSpaceSignalTests
         var result = new FunctionSpaceResult([-2.0, -0.5], [[4.0, 0.5], [0.5, 1.0]], [0, 0], StepDirection.Sign, 0, 0).ForCard();
         Assert.Equal(FunctionSpaceResult.CardRedundancy, result.Redundancy);
         Assert.Equal(0, (result with { LineSearched = true }).ForCard().Redundancy);
-        var old = RoundTripWithout(result, "\"redundancy\": 0.25");
+        var old = RoundTripWithout(result, $"\"redundancy\": {FunctionSpaceResult.CardRedundancy}");
         Assert.Equal(0, old.Redundancy);
         Assert.Equal((result with { Redundancy = 0 }).SetGain([0, 1]), old.ToResult().SetGain([0, 1]), 12);
+    }
+
+    [Fact]
+    public void SaturationKeepsEverySetBelowTheBaseLossAndTheOrderOfSets()
+    {
+        // Layer 0 alone is worth 8 nats per token to the quadratic model: more than the 5 there are to remove.
+        var raw = new FunctionSpaceResult([-4.0, -3.0, -1.0], [[1.0, 0.2, 0.0], [0.2, 1.0, 0.1], [0.0, 0.1, 1.0]], [0, 0, 0], StepDirection.Sign, 0, 0) { BaseLoss = 5.0 };
+        var saturated = raw with { Saturating = true };
+        int[][] sets = [[0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]];
+        Assert.True(raw.SetGain([0]) > 5.0);
+        foreach (var set in sets)
+        {
+            double g = raw.SetGain(set);
+            Assert.Equal(g / (1 + g / 5.0), saturated.SetGain(set), 12);
+            Assert.True(saturated.SetGain(set) < 5.0);
+        }
+        // A monotone map: the sets rank as before, and a small set's share of the all-layer gain rises.
+        Assert.Equal(sets.OrderBy(raw.SetGain).ToList(), sets.OrderBy(saturated.SetGain).ToList());
+        Assert.True(saturated.SetGain([2]) / saturated.SetGain([0, 1, 2]) > raw.SetGain([2]) / raw.SetGain([0, 1, 2]) + 0.05);
+        // Without a measured base loss nothing saturates.
+        Assert.Equal(raw.SetGain([0, 1, 2]), (raw with { BaseLoss = null, Saturating = true }).SetGain([0, 1, 2]), 12);
+    }
+
+    [Fact]
+    public void TheCardSaturatesAtTheMeasuredBaseLossAndCardsWithoutItDoNot()
+    {
+        var result = new FunctionSpaceResult([-2.0, -0.5], [[4.0, 0.5], [0.5, 1.0]], [0, 0], StepDirection.Sign, 0, 0) { BaseLoss = 0.4 };
+        var card = result.ForCard();
+        Assert.True(card.Saturating);
+        Assert.False((result with { LineSearched = true }).ForCard().Saturating);
+        Assert.False((result with { BaseLoss = null }).ForCard().Saturating);
+        var old = RoundTripWithout(card, "\"saturation\": true");
+        Assert.False(old.Saturation);
+        Assert.Equal((card with { Saturating = false }).SetGain([0, 1]), old.ToResult().SetGain([0, 1]), 12);
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void ThePassMeasuresTheBaseModelsMeanCompletionLossOnTheCalibrationSample(string family)
+    {
+        var (_, model, set, targets) = Tiny(family, 8);
+        var result = FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, 4, 11), CPU);
+        var expected = LayerCard.Evaluation.LossEvaluation.MeanLoss(model, set, 8, CPU).MeanLoss;
+        Assert.NotNull(result.BaseLoss);
+        Assert.Equal(expected, result.BaseLoss!.Value, expected * 1e-5);
     }
 
     [Fact]
