@@ -45,6 +45,9 @@ public class CardShardTests
         var shard0 = CardShard.Load(Path.Combine(folder["stats"], CardShard.FileName(0, 4)));
         Assert.NotNull(single.FunctionSpace);
         Assert.NotNull(merged.FunctionSpace);
+        // The base loss the set gains saturate at is summed over the shards' parts like the slopes.
+        Assert.True(single.FunctionSpace!.Saturation && merged.FunctionSpace!.Saturation);
+        Close(single.FunctionSpace.BaseLoss!.Value, merged.FunctionSpace.BaseLoss!.Value, "base loss");
         for (int i = 0; i < 3; i++)
         {
             Close(single.FunctionSpace!.Slopes[i], merged.FunctionSpace!.Slopes[i], $"slope {i}");
