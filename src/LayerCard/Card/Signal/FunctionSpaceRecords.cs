@@ -120,7 +120,6 @@ public sealed record FunctionSpaceResult(IReadOnlyList<double> Slopes, IReadOnly
     /// </summary>
     public double Redundancy { get; init; }
 
-
     /// <summary>
     /// The card's <see cref="Redundancy"/>: 0.15, chosen with <see cref="Saturating"/> on. Layers trained together for
     /// forty steps overlap more than their first steps do: the first-step model's fraction of the all-layer gain is too

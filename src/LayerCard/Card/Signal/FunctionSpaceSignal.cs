@@ -246,8 +246,9 @@ public static partial class FunctionSpaceProbe
     }
 
     /// <summary>
-    /// Adds one batch and returns its summed base loss (Σ_t −log p[y_t]): with p the softmax at each target token and c_i = Δz_i − p'Δz_i (the logit change centred
-    /// under p), the curvature is Σ_t Σ_v p_v c_iv c_jv and the slope of the summed loss is −Σ_t c_i[y_t].
+    /// Adds one batch and returns its summed base loss (Σ_t −log p[y_t]): with p the softmax at each target token and
+    /// c_i = Δz_i − p'Δz_i (the logit change centred under p), the curvature is Σ_t Σ_v p_v c_iv c_jv and the slope of
+    /// the summed loss is −Σ_t c_i[y_t].
     /// Every direction's logit changes of a chunk of positions come from one product ([directions, positions,
     /// vocabulary], float32), few enough positions that they and their float64 copy for the Gram matrix (12 bytes
     /// an entry) stay within <see cref="ChunkBytes"/>. The means p'Δz_i and the changes at the labels are read in
