@@ -70,7 +70,7 @@ public static class ExperimentRunner
             var metricData = test.Raw.First(task.MetricLimit ?? task.EvalLimit);
             var metric = TaskEvaluation.DefaultMetric(data.Format);
             var baseLoss = LossEvaluation.MeanLoss(loaded.Model, test.Tokens, EvaluationDefaults.BatchSize, device).MeanLoss;
-            var baseEval = Score(loaded, tokenizer, task, metricData, metric, baseLoss, device);
+            var baseEval = Score(loaded, tokenizer, task, data.Plan.LongPrompts, metricData, metric, baseLoss, device);
             baselines.Add(new TaskBaseline(task.Name, RunReport.MetricName(baseEval), baseLoss, baseEval.Score, baseEval.MajorityBaseline));
             log($"[{task.Name}] {data.Train.Summary}; {data.Validation!.Summary}; {test.Summary}");
             log($"[{task.Name}] base on the test part: loss {baseLoss:F4}, {RunReport.MetricName(baseEval)} {baseEval.Score:F4}");
@@ -183,15 +183,13 @@ public static class ExperimentRunner
     private static DataPlan DataPlanOf(ExperimentTask task) => new()
     {
         MaxLength = task.MaxLength, TrainLimit = task.TrainLimit, ValidationLimit = task.EvalLimit, TestLimit = task.EvalLimit,
-        TestFraction = DataPlan.DefaultHoldOut, LongPrompts = LongPromptsOf(task),
+        TestFraction = DataPlan.DefaultHoldOut, LongPrompts = task.LongPrompts is null ? LongPromptPolicy.Skip : LongPrompts.Parse(task.LongPrompts),
     };
 
-    private static LongPromptPolicy LongPromptsOf(ExperimentTask task) => task.LongPrompts is null ? LongPromptPolicy.Skip : LongPrompts.Parse(task.LongPrompts);
-
-    private static EvaluationResult Score(LoadedModel loaded, ITokenizer tokenizer, ExperimentTask task, TaskDataset metricData, TaskMetric metric, double testLoss, Device device) =>
+    private static EvaluationResult Score(LoadedModel loaded, ITokenizer tokenizer, ExperimentTask task, LongPromptPolicy longPrompts, TaskDataset metricData, TaskMetric metric, double testLoss, Device device) =>
         metric == TaskMetric.Loss
             ? new EvaluationResult(TaskMetric.Loss, 0, testLoss, Math.Exp(testLoss))
-            : TaskEvaluation.Run(loaded.Model, tokenizer, metricData, metric, Math.Max(task.MaxLength, loaded.Config.MaxPositions), EvaluationDefaults.BatchSize, device, 40, LongPromptsOf(task));
+            : TaskEvaluation.Run(loaded.Model, tokenizer, metricData, metric, Math.Max(task.MaxLength, loaded.Config.MaxPositions), EvaluationDefaults.BatchSize, device, 40, longPrompts);
 
     private static SubsetResult TrainAndScore(LoadedModel loaded, ITokenizer tokenizer, ExperimentTask task, TaskData data, TaskDataset metricData,
         TaskMetric metric, double baseLoss, int[] layers, IReadOnlyList<string> targets, ExperimentConfig config, long seed, Device device)
@@ -209,7 +207,7 @@ public static class ExperimentRunner
         var resident = MemoryMeter.CurrentBytes();
         var trained = new Trainer(lora, options, device).Train(data.Train.Tokens, null, "experiment");
         var loss = LossEvaluation.MeanLoss(model, data.Test!.Tokens, EvaluationDefaults.BatchSize, device).MeanLoss;
-        var score = Score(loaded, tokenizer, task, metricData, metric, loss, device).Score;
+        var score = Score(loaded, tokenizer, task, data.Plan.LongPrompts, metricData, metric, loss, device).Score;
         return new SubsetResult(task.Name, seed, layers, loss, baseLoss - loss, score, trained.MeanStepSeconds,
             Math.Max(0, trained.PeakMemoryBytes - resident), lora.TrainableParameterCount, trained.WallSeconds);
     }
