@@ -65,6 +65,9 @@ public static class ExperimentPredictors
             ("function space, sign step, line-searched", "line-searched secant curvature", shared with { LineSearch = true }),
             ("function space, Adam moment-ratio step", "Adam's moment ratio", shared with { Direction = StepDirection.MomentRatio }),
         };
+        // The direct path read as the card reads its default (level shrink, redundancy, saturation): what it would predict in its place.
+        var direct = Measure(shared with { DirectPath = true }, "direct path").ForCard();
+        yield return PredictorScore.Of("function space, sign step, direct path (read as the card)", set => direct.SetGain(set), truth, Cost(direct.Seconds), false);
         foreach (var (name, described, options) in variants)
         {
             var result = Measure(options, described);

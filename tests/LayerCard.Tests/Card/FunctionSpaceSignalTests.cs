@@ -9,10 +9,10 @@ namespace LayerCard.Tests.Card;
 public class FunctionSpaceSignalTests
 {
     private static FunctionSpaceResult Measure(StepDirection direction, int examples = 8, int batchSize = 8, string family = "llama", bool? keepInputs = null, bool? stackBranches = null,
-        bool perModule = false, bool perBatch = false, bool lineSearch = false)
+        bool perModule = false, bool perBatch = false, bool lineSearch = false, bool directPath = false)
     {
         var (_, model, set, targets) = Tiny(family, examples);
-        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches, perModule, perBatch, lineSearch), CPU);
+        return FunctionSpaceProbe.Measure(model, set, targets, new FunctionSpaceOptions(4, 8, batchSize, 11, direction, keepInputs, stackBranches, perModule, perBatch, lineSearch, directPath), CPU);
     }
 
     [Theory]
@@ -117,6 +117,22 @@ public class FunctionSpaceSignalTests
         var oneAtATime = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: false, stackBranches: false);
         var stacked = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, keepInputs: false, stackBranches: true);
         AssertSameSignal(oneAtATime, stacked);
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void TheDirectPathMatchesTheFullBranchesAtTheTopLayerAndNotBelowIt(string family)
+    {
+        var full = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family);
+        var direct = Measure(StepDirection.Sign, examples: 8, batchSize: 4, family: family, directPath: true);
+        // No layer above the top one responds to its step: its slope and curvature are the full branch's.
+        int top = full.Slopes.Count - 1;
+        Assert.Equal(full.Slopes[top], direct.Slopes[top], Math.Abs(full.Slopes[top]) * 1e-4);
+        Assert.Equal(full.Curvature[top][top], direct.Curvature[top][top], full.Curvature[top][top] * 1e-4);
+        // Below it the layers above do respond, and the direct path leaves that out.
+        Assert.True(Math.Abs(full.Curvature[0][0] - direct.Curvature[0][0]) > full.Curvature[0][0] * 1e-3,
+            $"layer 0's curvature {direct.Curvature[0][0]} by the direct path, {full.Curvature[0][0]} through the layers above");
     }
 
     /// <summary>

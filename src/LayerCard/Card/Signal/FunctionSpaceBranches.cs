@@ -75,6 +75,32 @@ public static partial class FunctionSpaceProbe
         return (Rows(top.narrow(0, 0, batch), index), moved);
     }
 
+    /// <summary>
+    /// The direct path (<see cref="FunctionSpaceOptions.DirectPath"/>): one forward, and at each layer l one more call
+    /// of layer l alone with its step on; the difference of the two outputs at the target positions is added to the
+    /// unmoved top stream there, and both go through the final norm. Returns the unmoved final hidden states and each
+    /// layer's, at <paramref name="index"/>.
+    /// </summary>
+    private static (Tensor Top, List<Tensor> Moved) DirectPath(CausalLM model, Tensor ids, Tensor index, Func<int, LoraModel> stepOn)
+    {
+        int layers = model.Config.Layers;
+        var stream = model.Embed(ids);
+        var changes = new List<Tensor>(layers);
+        for (int l = 0; l < layers; l++)
+        {
+            using var layerScope = NewDisposeScope();
+            Tensor branch;
+            using (stepOn(l)) branch = model.ResidualFrom(l, l + 1, stream);
+            var next = model.ResidualFrom(l, l + 1, stream);
+            changes.Add(Rows(branch - next, index).MoveToOuterDisposeScope());
+            next.MoveToOuterDisposeScope();
+            stream.Dispose();
+            stream = next;
+        }
+        var top = Rows(stream, index);
+        return (model.FinalNorm(top), changes.Select(change => model.FinalNorm(top + change)).ToList());
+    }
+
     /// <summary>The rows of hidden states [batch, positions, hidden] at flat positions <paramref name="index"/>.</summary>
     private static Tensor Rows(Tensor hidden, Tensor index) => hidden.reshape(-1, hidden.shape[^1]).index_select(0, index);
 

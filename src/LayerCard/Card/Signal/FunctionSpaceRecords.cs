@@ -58,8 +58,14 @@ public enum StepDirection
 /// keeping the correlations between directions: a secant instead of the tangent curvature, for directions whose loss
 /// keeps falling past where the quadratic model says it stops. One part only (not across card shards).
 /// </param>
+/// <param name="DirectPath">
+/// Each layer's step carried to the output by the residual stream alone: the change the step makes to the stream its
+/// layer writes, added to the unmoved top stream before the final norm, the layers above not run again. 2L layer
+/// calls a batch instead of L(L+3)/2, at the price of how the layers above respond to the change. One direction per
+/// layer only.
+/// </param>
 public sealed record FunctionSpaceOptions(int Rank, double Alpha, int BatchSize, long Seed, StepDirection Direction = StepDirection.Sign, bool? KeepInputs = null,
-    bool? StackBranches = null, bool PerModule = false, bool PerBatch = false, bool LineSearch = false);
+    bool? StackBranches = null, bool PerModule = false, bool PerBatch = false, bool LineSearch = false, bool DirectPath = false);
 
 /// <summary>
 /// What the function-space pass measured on the calibration sample, per layer: the slope s (derivative of the mean

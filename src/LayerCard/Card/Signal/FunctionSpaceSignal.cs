@@ -84,6 +84,8 @@ public static partial class FunctionSpaceProbe
         List<List<Tensor>>? steps = null;
         // Per batch: every layer's steps, one per batch, layer by layer (the directions' own steps).
         List<List<Tensor>>? batchSteps = null;
+        if (options.DirectPath && (options.PerModule || options.PerBatch))
+            throw new ArgumentException("the direct path takes one direction per layer", nameof(options));
         if (options.PerBatch && (options.PerModule || options.Direction == StepDirection.TopRank))
             throw new ArgumentException("per-batch directions take the gradient or sign step, one direction per layer and batch", nameof(options));
         List<List<string>>? givenPaths = null;
@@ -165,7 +167,8 @@ public static partial class FunctionSpaceProbe
             var index = tensor(positions, device: device);
             var labels = tensor(positions.Select(p => batch.Labels[p]).ToArray(), device: device);
             var ids = tensor(batch.InputIds, [batch.BatchSize, batch.Length], device: device);
-            var (h0, moved) = keepInputs ? FromKeptInputs(model, sweep!, b, index, directionLayer, StepOnDirection)
+            var (h0, moved) = options.DirectPath ? DirectPath(model, ids, index, StepOnDirection)
+                : keepInputs ? FromKeptInputs(model, sweep!, b, index, directionLayer, StepOnDirection)
                 : stackBranches ? Stacked(model, ids, index, StepOnDirection)
                 : OneBranchAtATime(model, ids, index, directionLayer, StepOnDirection);
             return (h0, moved, labels);
