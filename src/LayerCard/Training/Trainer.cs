@@ -51,7 +51,8 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
         double? lastValidation = metrics.LastOrDefault(m => m.ValidationLoss.HasValue)?.ValidationLoss;
         int lastGoodCheckpoint = startStep;
         model.train();
-        for (int step = startStep; step < options.Steps; step++)
+        int stopAt = Math.Min(options.PauseAfter ?? options.Steps, options.Steps);
+        for (int step = startStep; step < stopAt; step++)
         {
             var stepClock = Stopwatch.StartNew();
             var rate = schedule.At(step);
@@ -81,7 +82,8 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
             var perStep = clock.Elapsed.TotalSeconds / done;
             observer?.OnStep(new StepReport(step + 1, options.Steps, loss, rate, tokens / Math.Max(elapsed, 1e-9),
                 TimeSpan.FromSeconds(elapsed), TimeSpan.FromSeconds(perStep * (options.Steps - step - 1))));
-            if (checkpointFolder != null && options.CheckpointEvery > 0 && (step + 1) % options.CheckpointEvery == 0 && step + 1 < options.Steps)
+            bool pausing = step + 1 == stopAt && stopAt < options.Steps;
+            if (checkpointFolder != null && step + 1 < options.Steps && (pausing || options.CheckpointEvery > 0 && (step + 1) % options.CheckpointEvery == 0))
             {
                 TrainingCheckpoint.Save(checkpointFolder, lora, optimizer, new CheckpointState(step + 1, sampler.Position, tokens, elapsed, fingerprint, metrics));
                 WriteMetrics(metrics);
@@ -93,7 +95,7 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
         // The first step pays for one-time allocations; the mean of the rest is the steady cost.
         var steady = stepTimes.Count > 1 ? stepTimes.Skip(1).Average() : stepTimes.DefaultIfEmpty(0).Average();
         if (checkpointFolder != null) WriteMetrics(metrics);
-        return new TrainingResult(options.Steps, tokens, elapsedBefore + wall, steady, MemoryMeter.PeakBytes(), lastLoss, lastValidation, startStep, metrics, stepTimes);
+        return new TrainingResult(Math.Max(stopAt, startStep), tokens, elapsedBefore + wall, steady, MemoryMeter.PeakBytes(), lastLoss, lastValidation, startStep, metrics, stepTimes);
     }
 
     private (double Loss, long Tokens) TrainStep(int step, BatchSampler sampler, AdamW optimizer, IReadOnlyList<TorchSharp.Modules.Parameter> parameters, double rate)

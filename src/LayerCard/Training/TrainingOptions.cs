@@ -36,6 +36,12 @@ public sealed record TrainingOptions
     public string? OutputDirectory { get; init; }
     /// <summary>Continue from the checkpoint in <see cref="OutputDirectory"/>.</summary>
     public bool Resume { get; init; }
+    /// <summary>
+    /// Stop after this many steps (counted from the run's start) with a checkpoint in <see cref="OutputDirectory"/>,
+    /// for a later call with <see cref="Resume"/> to continue; the schedule still spans <see cref="Steps"/>, so the
+    /// pieces end with the adapter of one uninterrupted run. Null: run to the end. Not part of a run's identity.
+    /// </summary>
+    public int? PauseAfter { get; init; }
 
     /// <summary>
     /// Refuses settings no run can use with a <see cref="BadInputException"/> whose <see cref="BadInputException.Field"/>
@@ -55,6 +61,8 @@ public sealed record TrainingOptions
         if (!(MaxGradNorm >= 0)) throw BadInputException.ForField("max_grad_norm", $"must be 0 or positive (0: no clipping), got {MaxGradNorm}");
         if (EvalEvery < 0) throw BadInputException.ForField("eval_every", $"must be 0 or positive, got {EvalEvery}");
         if (CheckpointEvery < 0) throw BadInputException.ForField("checkpoint_every", $"must be 0 or positive, got {CheckpointEvery}");
+        if (PauseAfter is int pause && (pause <= 0 || OutputDirectory is null))
+            throw BadInputException.ForField("pause_after", pause <= 0 ? $"must be positive, got {pause}" : "needs an output directory for its checkpoint");
     }
 }
 
@@ -73,6 +81,7 @@ public interface ITrainingObserver
 public sealed record MetricPoint(int Step, double? TrainLoss, double? ValidationLoss, double LearningRate, long Tokens, double ElapsedSeconds);
 
 /// <summary>What a finished training run measured: steps, tokens, times, peak memory, final losses and every metric point.</summary>
+/// <param name="Steps">The step the run reached: all of them, unless it paused (<see cref="TrainingOptions.PauseAfter"/>).</param>
 /// <param name="MeanStepSeconds">Mean time of the steps after the first (which pays for one-time allocations).</param>
 /// <param name="StepSeconds">Each step's time in this process, the first included (validation and checkpoints not counted).</param>
 public sealed record TrainingResult(
