@@ -184,7 +184,7 @@ public static class RunRecipe
     }
 }
 
-/// <summary>What the card and the planned placement cost against simply training all layers, measured in the same run.</summary>
+/// <summary>What the card and the planned placement cost against simply training all layers, the two trainings measured side by side in the same run (<see cref="SideBySideTraining"/>).</summary>
 /// <param name="CardSeconds">Building the card (or, when it came from the cache, what building it took then).</param>
 /// <param name="NoCheaperPlacement">No placement predicted cheaper than all layers reached the target (<see cref="PredictsNoSaving"/>).</param>
 /// <param name="PredictedSavingSeconds">Training time the plan was predicted to save against all layers (<see cref="SavingPredictedFor"/>); null when the card has no all-layer timing.</param>
@@ -226,7 +226,7 @@ public sealed record RunEconomics(double CardSeconds, double PlannedTrainSeconds
 
     /// <summary>One line for logs and reports.</summary>
     public string Summary => $"economics: card {CardSeconds:F1} s + planned training {PlannedTrainSeconds:F1} s against all-layer training {AllLayersTrainSeconds:F1} s " +
-                             $"(same run): card + planned = {CardPlusPlannedOverAllLayers:F2}x all layers" +
+                             $"(trained side by side in alternating pieces): card + planned = {CardPlusPlannedOverAllLayers:F2}x all layers" +
                              (PredictedCardPlusPlannedOverAllLayers is double predicted ? $" (predicted before training: {predicted:F2}x)" : "") +
                              (NoCheaperPlacement ? "; no placement cheaper than all layers was predicted to reach the target, so the card could not save time here" : "") +
                              (CardOutweighsPredictedSaving ? $"; the plan was predicted to save {PredictedSavingSeconds:F1} s of training, less than the card took, so card + planned was not predicted to pay for itself" : "");

@@ -49,7 +49,8 @@ public static class SideBySideTraining
                 starting?.Invoke(piece, i, from, to);
                 var request = requests[i];
                 var training = request.Training with { PauseAfter = to < steps ? to : null, Resume = piece > 0 };
-                pieces[i].Add(TrainRecipe.Train(loaded, request with { Training = training }, data, device, observer));
+                // The base model's validation loss is measured once, by the first piece.
+                pieces[i].Add(TrainRecipe.Train(loaded, request with { Training = training }, data, device, observer, piece > 0 ? pieces[i][0].BaseValidationLoss : null));
             }
         }
 

@@ -91,7 +91,8 @@ public static class TrainRecipe
     }
 
     /// <summary>Trains on an already loaded model and prepared data (the run recipe shares both between placements); the adapters are removed again before it returns.</summary>
-    public static RunSummary Train(LoadedModel loaded, TrainRequest request, TaskData data, Device device, ITrainingObserver? observer = null)
+    /// <param name="baseValidationLoss">The base model's validation loss when already measured (a later piece of a run, <see cref="SideBySideTraining"/>): not measured again, and the data not described again.</param>
+    public static RunSummary Train(LoadedModel loaded, TrainRequest request, TaskData data, Device device, ITrainingObserver? observer = null, double? baseValidationLoss = null)
     {
         request.Validate();
         var trainSet = data.Train.Tokens;
@@ -108,10 +109,13 @@ public static class TrainRecipe
         // Everything the user can get wrong is refused before the first line of progress, a checkpoint of other settings included.
         if (options.Resume && options.OutputDirectory != null && TrainingCheckpoint.Exists(TrainingCheckpoint.FolderIn(options.OutputDirectory)))
             TrainingCheckpoint.ReadState(TrainingCheckpoint.FolderIn(options.OutputDirectory), fingerprint);
-        observer?.OnMessage($"train data: {trainSet.Summary}");
-        if (validationSet != null) observer?.OnMessage($"validation data: {validationSet.Summary}");
-        double? baseLoss = null;
-        if (validationSet != null)
+        double? baseLoss = validationSet is null ? null : baseValidationLoss;
+        if (baseLoss is null)
+        {
+            observer?.OnMessage($"train data: {trainSet.Summary}");
+            if (validationSet != null) observer?.OnMessage($"validation data: {validationSet.Summary}");
+        }
+        if (validationSet != null && baseLoss is null)
         {
             baseLoss = LossEvaluation.MeanLoss(loaded.Model, validationSet, options.EvalBatchSize, device).MeanLoss;
             observer?.OnMessage($"validation loss before training: {baseLoss:F4}");
