@@ -22,9 +22,6 @@ public static partial class FunctionSpaceProbe
     /// <summary>Length of the finite-difference step along each layer's unit-norm first step (in B's parameter space).</summary>
     public const double Step = 1e-2;
 
-    /// <summary>Bytes the logits of one chunk of positions may take (unmoved and every direction's change, float32, and the changes' float64 copy): 64 MiB.</summary>
-    public const long ChunkBytes = 64L << 20;
-
     /// <summary>
     /// An empty fresh-adapter gradient for the residual-signal pass to gather (<see cref="SignalProbe.Run"/>), so that
     /// <see cref="MeasurePart"/> over the same calibration set and options needs no gradient sweep of its own.
@@ -179,7 +176,7 @@ public static partial class FunctionSpaceProbe
             var (h0, moved, labels) = Branches(b);
             // In place: the logit-space differences need the hidden-state differences only.
             foreach (var m in moved) m.sub_(h0).div_(Step);
-            lossSum += Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
+            lossSum += LogitCurvature.Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
         }
         try
         {
@@ -246,45 +243,5 @@ public static partial class FunctionSpaceProbe
             LineSearched = options.LineSearch,
             LossSum = lossSum,
         };
-    }
-
-    /// <summary>
-    /// Adds one batch and returns its summed base loss (Σ_t −log p[y_t]): with p the softmax at each target token and
-    /// c_i = Δz_i − p'Δz_i (the logit change centred under p), the curvature is Σ_t Σ_v p_v c_iv c_jv and the slope of
-    /// the summed loss is −Σ_t c_i[y_t]. The unmoved logits and every direction's logit changes of a chunk of
-    /// positions come from one product ([1 + directions, positions, vocabulary], float32), so the head's weight is
-    /// read once a chunk: on a 50,257-word vocabulary that read, not the arithmetic, is what a chunk of a few positions
-    /// costs. Few enough positions that the product and its float64 copy for the Gram matrix (12 bytes an entry) stay
-    /// within <see cref="ChunkBytes"/>. Before (one float64 pass per direction) this accumulation took 11–43 ms a batch
-    /// on stories260K; with three reads of the head a chunk, 11–12 s a batch on a GPT-2-small-shaped model.
-    /// </summary>
-    private static double Accumulate(Tensor h0, Tensor labels, IReadOnlyList<Tensor> deltas, Tensor head, double[] slopes, double[,] curvature)
-    {
-        double lossSum = 0;
-        int d = deltas.Count;
-        var n = h0.shape[0];
-        long chunk = Math.Clamp(ChunkBytes / (12L * (d + 1) * head.shape[0]), 1, CompletionLoss.ChunkPositions);
-        for (long start = 0; start < n; start += chunk)
-        {
-            using var scope = NewDisposeScope();
-            var length = Math.Min(chunk, n - start);
-            var y = labels.narrow(0, start, length);
-            // [1 + directions, positions, vocabulary]: the unmoved logits, then each direction's logit change.
-            var z = nn.functional.linear(stack(deltas.Prepend(h0).Select(t => t.narrow(0, start, length))), head);
-            var logP = z[0].log_softmax(1);
-            var p = logP.exp();
-            lossSum -= logP.gather(1, y.unsqueeze(1)).sum().to_type(ScalarType.Float64).item<double>();
-            var dz = z.narrow(0, 1, d);
-            // p'Δz_i per position as a batched product over positions ([positions, directions, 1]), no [d, n, V] temporary.
-            var means = dz.transpose(0, 1).bmm(p.unsqueeze(2)).transpose(0, 1);
-            var atLabels = dz.gather(2, y.view(1, length, 1).expand(d, length, 1));
-            var slopeSums = (atLabels - means).sum([1L, 2L]).to_type(ScalarType.Float64).data<double>().ToArray();
-            for (int i = 0; i < d; i++) slopes[i] -= slopeSums[i];
-            var x = dz.sub_(means).mul_(p.sqrt()).reshape(d, -1).to_type(ScalarType.Float64);
-            var m = x.matmul(x.t()).data<double>().ToArray();
-            for (int i = 0; i < d; i++)
-                for (int j = 0; j < d; j++) curvature[i, j] += m[i * d + j];
-        }
-        return lossSum;
     }
 }
