@@ -126,22 +126,22 @@ public static class RunRecipe
         var metric = TaskEvaluation.DefaultMetric(data.Format);
         var baseRow = Evaluate("base model", [], 0, null, loaded, data, metric, request, device);
         if (metric != TaskMetric.Loss && baseRow.Test.DataSummary is string scored) log($"   test part, {RunReport.MetricName(baseRow.Test)}: {scored}");
-        var placements = new[] { ("card-guided", LayerSelection.Format(plan.Layers), "card-guided"), ("all layers", "all", "all-layers") };
+        var placements = new (string Name, string Layers, string Folder)[] { ("card-guided", LayerSelection.Format(plan.Layers), "card-guided"), ("all layers", "all", "all-layers") };
         var requests = placements.Select(p => new TrainRequest
         {
-            Model = request.Model, Data = request.Data, Layers = p.Item2, Targets = card.Lora.Targets, Rank = request.Rank, Alpha = request.Alpha,
-            DataPlan = request.DataPlan, CommandLine = "layercard run", Training = request.Training(Path.Combine(request.OutputDirectory, p.Item3)),
+            Model = request.Model, Data = request.Data, Layers = p.Layers, Targets = card.Lora.Targets, Rank = request.Rank, Alpha = request.Alpha,
+            DataPlan = request.DataPlan, CommandLine = "layercard run", Training = request.Training(Path.Combine(request.OutputDirectory, p.Folder)),
         }).ToList();
-        log($"3/4 LoRA on card-guided ({placements[0].Item2}) and on all layers, side by side: each run in up to {SideBySideTraining.Pieces} pieces, " +
+        log($"3/4 LoRA on card-guided ({placements[0].Layers}) and on all layers, side by side: each run in up to {SideBySideTraining.Pieces} pieces, " +
             "alternating (A B, B A, ...), so that a machine slowing down or speeding up weighs on both alike");
         var summaries = SideBySideTraining.Train(loaded, requests, data, device,
-            (piece, run, from, to) => log($"   piece {piece + 1}: {placements[run].Item1}, steps {from + 1}-{to}"), observer);
+            (piece, run, from, to) => log($"   piece {piece + 1}: {placements[run].Name}, steps {from + 1}-{to}"), observer);
         var rows = new List<RunRow>();
         for (int i = 0; i < placements.Length; i++)
         {
-            log($"4/4 evaluating {placements[i].Item1} on the test part");
+            log($"4/4 evaluating {placements[i].Name} on the test part");
             using var adapter = PeftAdapter.Load(requests[i].Training.OutputDirectory!, loaded.Model);
-            rows.Add(Evaluate(placements[i].Item1, summaries[i].Layers, summaries[i].TrainableParameters, summaries[i], loaded, data, metric, request, device));
+            rows.Add(Evaluate(placements[i].Name, summaries[i].Layers, summaries[i].TrainableParameters, summaries[i], loaded, data, metric, request, device));
         }
         var economics = predicted with { PlannedTrainSeconds = rows[0].TrainSeconds, AllLayersTrainSeconds = rows[1].TrainSeconds };
         var reportPath = Path.Combine(request.OutputDirectory, "report.html");
