@@ -59,12 +59,12 @@ public static class SideBySideTraining
         {
             var done = pieces[i];
             var weighted = done.Select((s, p) => (s.MeanStepSeconds, Steps: boundaries[p] - (p == 0 ? 0 : boundaries[p - 1]))).ToList();
-            // The last piece's summary has the whole run's figures but its own mean step and peak: those come from all pieces.
+            // The last piece's summary has the whole run's figures (the later pieces were given the first one's base loss)
+            // but its own mean step and peak: those come from all pieces.
             var summary = done[^1] with
             {
                 MeanStepSeconds = weighted.Sum(w => w.MeanStepSeconds * w.Steps) / weighted.Sum(w => w.Steps),
                 PeakMemoryBytes = done.Max(s => s.PeakMemoryBytes),
-                BaseValidationLoss = done[0].BaseValidationLoss,
                 ResumedFromStep = 0,
             };
             var folder = requests[i].Training.OutputDirectory!;

@@ -123,13 +123,15 @@ public static class TrainRecipe
         var result = new Trainer(lora, options, device, observer).Train(trainSet, validationSet, fingerprint);
 
         var outDir = options.OutputDirectory!;
-        PeftAdapter.Save(outDir, lora, BaseModelName(request.Model, loaded.Source));
         var summary = new RunSummary(
             request.Model, loaded.ContentHash, request.Data, data.ContentHash, lora.Config.Layers, lora.Config.Targets,
             lora.Config.Rank, lora.Config.Alpha, lora.Config.Dropout, lora.Config.UseRsLora, lora.TrainableParameterCount,
             result.Steps, result.Tokens, result.WallSeconds, result.MeanStepSeconds, result.PeakMemoryBytes, baseLoss,
             result.FinalTrainLoss, result.FinalValidationLoss, trainSet.Summary, validationSet?.Summary, request.CommandLine,
             options.Seed, result.ResumedFromStep, options.BatchSize, options.GradientAccumulation, options.LearningRate, data.Plan.MaxLength);
+        // A paused piece (TrainingOptions.PauseAfter) leaves its state in the checkpoint: the adapter, summary and plot are written once the run ends.
+        if (result.Steps < options.Steps) return summary;
+        PeftAdapter.Save(outDir, lora, BaseModelName(request.Model, loaded.Source));
         summary.Save(outDir);
         SaveLossCurve(Path.Combine(outDir, LossCurveFile), result.Metrics);
         return summary;
