@@ -44,7 +44,7 @@ public static class CardRecipe
         using var loaded = ModelLoader.Load(request.Model, request.Tokenizer, device);
         var data = RecipeData.Load(request, request.DataPlan, loaded.RequireTokenizer(), evalDataIsTest: false);
         var targets = CardBuilder.Targets(request.Card, loaded.Model);
-        var key = CardBuilder.CacheKey(loaded.ContentHash, data, request.Card, targets);
+        var key = CardBuilder.CacheKey(loaded.ContentHash, loaded.Config.Layers, data, request.Card, targets);
         var result = CardBuilder.BuildShard(loaded, request.Model, request.Data, data, request.Card, key, shard, device, progress);
         return (result, result.Save(statsFolder));
     }
@@ -63,7 +63,7 @@ public static class CardRecipe
         string? cacheFolder, string? progressPath, Device device, IProgress<string>? progress)
     {
         var targets = CardBuilder.Targets(settings, loaded.Model);
-        var key = CardBuilder.CacheKey(loaded.ContentHash, data, settings, targets);
+        var key = CardBuilder.CacheKey(loaded.ContentHash, loaded.Config.Layers, data, settings, targets);
         var cachePath = cacheFolder is null ? null : Path.Combine(cacheFolder, key + ".json");
         if (cachePath != null && File.Exists(cachePath))
         {
