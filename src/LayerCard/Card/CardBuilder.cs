@@ -29,9 +29,9 @@ public sealed record CardSettings
     /// Calibration examples when none are given: 16. The card's signal passes cost in proportion to them. The study
     /// harness scored the default card on 16 and 32 examples against the same trained ground truth (session 12: three
     /// tasks × three seeds on stories260K and on stories12L, where 16 was chosen, then six held-out tasks): pair regret
-    /// equal or lower on 11 of 12 tasks (0.001 higher on stories260K SST-2, where every pair is within 0.5 % of the
-    /// best), Spearman within the spread between seeds (12-layer dev mean 0.63 against 0.67), gain-fraction MAE within
-    /// 0.02, at half the signal passes' time (docs/results/README.md). Earlier, 32 and 64 showed no difference either.
+    /// equal or lower on 10 of 12 tasks (0.004 and 0.002 higher on two stories12L tasks), Spearman within the spread
+    /// between seeds (12-layer dev mean 0.63 against 0.67), gain-fraction MAE within 0.02, at half the signal passes'
+    /// time (docs/results/README.md). Earlier, 32 and 64 showed no difference either.
     /// </summary>
     public const int DefaultCalibrationExamples = 16;
     /// <summary>Ridge of each input covariance, as a fraction of its mean eigenvalue.</summary>
