@@ -48,7 +48,8 @@ public static class SideBySideTraining
             {
                 starting?.Invoke(piece, i, from, to);
                 var request = requests[i];
-                var training = request.Training with { PauseAfter = to < steps ? to : null, Resume = piece > 0 };
+                // The caller announces each piece (starting), so the trainer's own "resumed from step" line would repeat it.
+                var training = request.Training with { PauseAfter = to < steps ? to : null, Resume = piece > 0, QuietResume = true };
                 // The base model's validation loss is measured once, by the first piece.
                 pieces[i].Add(TrainRecipe.Train(loaded, request with { Training = training }, data, device, observer, piece > 0 ? pieces[i][0].BaseValidationLoss : null));
             }

@@ -41,7 +41,7 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
             tokens = state.Tokens;
             elapsedBefore = state.ElapsedSeconds;
             metrics.AddRange(state.Metrics);
-            observer?.OnMessage($"resumed from step {startStep} ({checkpointFolder})");
+            if (!options.QuietResume) observer?.OnMessage($"resumed from step {startStep} ({checkpointFolder})");
         }
 
         MemoryMeter.ResetPeak();

@@ -42,6 +42,11 @@ public sealed record TrainingOptions
     /// pieces end with the adapter of one uninterrupted run. Null: run to the end. Not part of a run's identity.
     /// </summary>
     public int? PauseAfter { get; init; }
+    /// <summary>
+    /// Resume without the "resumed from step N" line, for callers that announce each piece themselves
+    /// (<see cref="Recipes.SideBySideTraining"/>). Not part of a run's identity.
+    /// </summary>
+    public bool QuietResume { get; init; }
 
     /// <summary>
     /// Refuses settings no run can use with a <see cref="BadInputException"/> whose <see cref="BadInputException.Field"/>
