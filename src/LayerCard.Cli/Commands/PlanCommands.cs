@@ -31,7 +31,8 @@ public static class PlanCommands
         var maxLayers = new Option<int?>("--max-adapted-layers");
         var pareto = new Option<bool>("--pareto") { Description = "also print and save the cost / predicted-gain front" };
         var output = new Option<string>("--out") { Description = "plan.json (adapter_config.json is written beside it)", DefaultValueFactory = _ => "plan.json" };
-        var command = new Command("plan", "Choose the layers to adapt from a Layer Card.") { cardOption, model, objective, layers, target, budgetTime, budgetMemory, maxLayers, pareto, output };
+        var steps = new Option<int?>("--steps") { Description = $"steps of the fine-tune the plan is for: the card's gain fractions are read at that budget (default: the card's own {GainModel.ReferenceSteps}-step fractions)" };
+        var command = new Command("plan", "Choose the layers to adapt from a Layer Card.") { cardOption, model, objective, layers, target, budgetTime, budgetMemory, maxLayers, pareto, steps, output };
         command.SetAction(parsed =>
         {
             var cardPath = Path.GetFullPath(parsed.GetValue(cardOption)!);
@@ -45,7 +46,8 @@ public static class PlanCommands
             var request = new PlanRequest(kind, parsed.GetValue(layers), parsed.GetValue(target), parsed.GetValue(budgetTime), parsed.GetValue(budgetMemory), parsed.GetValue(maxLayers));
             if (kind == PlanObjective.Budget && request.BudgetTime is null && request.BudgetMemory is null && request.MaxAdaptedLayers is null)
                 throw new BadInputException("--objective budget needs --budget-time, --budget-memory or --max-adapted-layers");
-            var gainModel = new GainModel(card);
+            if (parsed.GetValue(steps) is <= 0) throw new BadInputException($"--steps must be positive, got {parsed.GetValue(steps)}");
+            var gainModel = new GainModel(card, parsed.GetValue(steps));
             var plan = Planner.Choose(gainModel, request);
             var front = parsed.GetValue(pareto) ? Planner.Pareto(gainModel) : null;
             var outPath = Path.GetFullPath(parsed.GetValue(output)!);

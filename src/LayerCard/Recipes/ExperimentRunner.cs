@@ -84,7 +84,8 @@ public static class ExperimentRunner
                 };
                 var (card, _) = CardRecipe.Build(loaded, config.Model, task.Data, data, settings, Path.Combine(Assets.CacheRoot(), "cards"), null, device, null);
                 cards.Add(card);
-                var gainModel = new GainModel(card);
+                // Predicted fractions are read at the budget the harness trains (the card's own at 40 steps).
+                var gainModel = new GainModel(card, config.Steps);
                 var chosen = Methods.Where(m => m != "card-probes" || card.Probes is not null).ToDictionary(m => m, m => MethodLayers(m, gainModel, card, config, layerCount, seed));
                 var exhaustive = config.Exhaustive && config.Seeds.ToList().IndexOf(seed) < (config.ExhaustiveSeeds ?? config.Seeds.Count);
                 var sets = (exhaustive ? TruthSets(config, layerCount) : []).Concat(chosen.Values).Append(Enumerable.Range(0, layerCount).ToArray()).DistinctBy(Key).ToList();

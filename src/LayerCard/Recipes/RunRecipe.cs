@@ -109,7 +109,8 @@ public static class RunRecipe
         card.Save(Path.Combine(request.OutputDirectory, "card.json"));
 
         log("2/4 plan");
-        var gainModel = new GainModel(card);
+        // The plan is for this run's fine-tune: the card's fractions are read at its step count.
+        var gainModel = new GainModel(card, request.Steps);
         var plan = Planner.Choose(gainModel, request.Plan);
         PlanOutput.Write(Path.Combine(request.OutputDirectory, "plan", "plan.json"), card, plan, Planner.Pareto(gainModel), gainModel);
         log($"   planned layers {LayerSelection.Format(plan.Layers)}: predicted {plan.PredictedGainFraction:P0} of the full-layer gain at {plan.PredictedTimeFraction:P0} of its step time");

@@ -117,6 +117,35 @@ public class CardAndPlanTests
         Assert.True(front.Zip(front.Skip(1)).All(p => p.First.PredictedTimeFraction <= p.Second.PredictedTimeFraction && p.First.PredictedGain < p.Second.PredictedGain));
     }
 
+    [Fact]
+    public void AtALongerBudgetEachSetsShortfallShrinksAndTheCostTargetNeedsFewerLayers()
+    {
+        // Four independent layers of equal slope: at the card's own budget each adds a quarter of the all-layer gain.
+        var identity = Enumerable.Range(0, 4).Select(i => Enumerable.Range(0, 4).Select(j => i == j ? 1.0 : 0.0).ToArray()).ToArray();
+        var card = SyntheticCard([0.5, 0.5, 0.5, 0.5], (i, j) => i == j ? 1 : 0) with { FunctionSpace = new CardFunctionSpace("sign", [1, 1, 1, 1], identity, 0) };
+        var own = new GainModel(card);
+        Assert.Equal(1, own.ShortfallScale);
+        Assert.Equal(1, new GainModel(card, GainModel.ReferenceSteps).ShortfallScale);
+        Assert.Equal(0.5, own.GainFraction([0, 1]), 12);
+
+        var longer = new GainModel(card, 300);
+        var scale = Math.Pow(300.0 / GainModel.ReferenceSteps, -GainModel.BudgetExponent);
+        Assert.Equal(scale, longer.ShortfallScale, 12);
+        Assert.Equal(1 - 0.75 * scale, longer.GainFraction([2]), 12);
+        Assert.Equal(1 - 0.5 * scale, longer.GainFraction([0, 3]), 12);
+        Assert.Equal(1, longer.GainFraction([0, 1, 2, 3]), 12);
+        Assert.Equal(0, longer.GainFraction([]));
+        // The set gains in nats stay the card's; only the fractions are read at the budget.
+        Assert.Equal(own.Gain([0, 3]), longer.Gain([0, 3]), 12);
+        Assert.Contains("300 training steps", longer.GainsFrom);
+
+        var target = new PlanRequest(PlanObjective.Cost, TargetGain: 0.6);
+        Assert.Equal(3, Planner.Choose(own, target).Layers.Count);
+        Assert.Equal(2, Planner.Choose(longer, target).Layers.Count);
+        // Cards without the function-space signal (probe-measured gains) are read as they are.
+        Assert.Equal(1, new GainModel(SyntheticCard([0.5, 0.5], (i, j) => i == j ? 1 : 0), 300).ShortfallScale);
+    }
+
     [Theory]
     [InlineData(1.4)]
     [InlineData(1.8)]
