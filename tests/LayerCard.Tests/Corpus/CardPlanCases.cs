@@ -72,6 +72,7 @@ public static class CardPlanCases
         PlanOption("plan-layers-zero", "--layers 0: the model has 2 layers", "--layers", "0"),
         PlanOption("plan-target-gain-above-one", "--target-gain 1.5: a fraction of the full-layer gain must be in (0, 1]", "--objective", "cost", "--target-gain", "1.5"),
         PlanOption("plan-objective-unknown", "--objective nonsense: expected performance, cost or budget", "--objective", "nonsense"),
+        PlanOption("plan-steps-zero", "--steps must be positive, got 0", "--objective", "cost", "--target-gain", "0.9", "--steps", "0"),
         PlanOption("plan-budget-without-budget", "--objective budget needs --budget-time, --budget-memory or --max-adapted-layers", "--objective", "budget"),
         PlanOption("plan-performance-without-layers", "--objective performance needs --layers K"),
         PlanOption("plan-cost-without-target", "--objective cost needs --target-gain F", "--objective", "cost"),
