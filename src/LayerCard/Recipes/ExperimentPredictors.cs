@@ -17,8 +17,9 @@ public static class ExperimentPredictors
 {
     /// <summary>Scores every predictor for one task and seed.</summary>
     /// <param name="allLayerSeconds">Training time of the study's all-layer run, the unit of every cost.</param>
+    /// <param name="plans">The card read as plans read it at the study's training steps; scored as its own predictor when that budget changes the fractions (beyond <see cref="GainModel.ReferenceSteps"/>).</param>
     public static IEnumerable<PredictorScore> Score(LoadedModel loaded, TaskData data, CardDocument card, CardSettings settings, IReadOnlyList<int> probeSteps, TrainedGains truth,
-        double allLayerSeconds, Device device, Action<string> log)
+        double allLayerSeconds, GainModel plans, Device device, Action<string> log)
     {
         double Cost(double seconds) => seconds / Math.Max(allLayerSeconds, 1e-9);
         var functionSpace = card.FunctionSpace ?? throw new InvalidOperationException("the study's cards carry the function-space signal");
@@ -34,6 +35,10 @@ public static class ExperimentPredictors
         log($"function space (card default, sign step): single-layer gains {Format(fromCard.LayerGains())}, all layers {fromCard.SetGain(Enumerable.Range(0, truth.Singles.Count)):G3}; " +
             $"measured {Format(truth.Singles)}, all {truth.AllLayers:G3}");
         yield return PredictorScore.Of("function space, sign step (card default)", set => fromCard.SetGain(set), truth, Cost(functionSpace.Seconds), false);
+        // What plan and run predict at this budget: the same sets in the same order, each shortfall scaled, so only
+        // the gain-fraction error can differ from the card default's.
+        if (plans.ShortfallScale < 1)
+            yield return PredictorScore.Of($"function space, card default read at {plans.TrainingSteps} steps (as plans read it)", set => plans.GainFraction(set), truth, Cost(functionSpace.Seconds), false);
         // The same pass read with the first-step model's own single-layer gains (the card's default before session 8).
         var firstStep = fromCard with { LevelShrink = 1, Redundancy = 0, Saturating = false };
         // The default of session 8: level shrink without the redundancy.

@@ -109,7 +109,7 @@ public static class ExperimentRunner
                 if (exhaustive && all.Gain > 0 && ExperimentHeadline.SmallestSize(results.Values, all.Gain) is var k && k < layerCount)
                     foreach (var set in HeadlineChoices(k, gainModel, card, layerCount, seed)) TrainOrReuse(set);
                 if (Truth(results, layerCount, all) is { } truth)
-                    predictors.AddRange(ExperimentPredictors.Score(loaded, data, card, settings, config.PredictorProbeSteps, truth, all.TrainSeconds, device, m => log($"[{task.Name} seed {seed}] {m}"))
+                    predictors.AddRange(ExperimentPredictors.Score(loaded, data, card, settings, config.PredictorProbeSteps, truth, all.TrainSeconds, gainModel, device, m => log($"[{task.Name} seed {seed}] {m}"))
                         .Select(score => new PredictorResult(task.Name, seed, score)));
                 foreach (var (method, layers) in chosen)
                 {

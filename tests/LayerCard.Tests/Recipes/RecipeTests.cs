@@ -42,7 +42,7 @@ public class RecipeTests
         var model = TinyModel(folder, layers: 3);
         var config = new
         {
-            name = "tiny", model, seeds = new[] { 0 }, k = 1, steps = 3, batch_size = 4, learning_rate = 0.01, targets = new[] { "q_proj", "v_proj" },
+            name = "tiny", model, seeds = new[] { 0 }, k = 1, steps = 48, batch_size = 4, learning_rate = 0.01, targets = new[] { "q_proj", "v_proj" },
             exhaustive = true, calibration_examples = 8, card_probe_steps = 2, predictor_probe_steps = new[] { 2 }, output_directory = folder.Path,
             tasks = new[] { new { name = "counting", data = CountingTask(folder, 48), max_length = 32, eval_limit = 8 } },
         };
@@ -70,6 +70,13 @@ public class RecipeTests
         Assert.All(predictors, p => Assert.InRange(p!["score"]!["spearman"]!.GetValue<double>(), -1, 1));
         Assert.All(predictors, p => Assert.True(p!["score"]!["pair_regret"]!.GetValue<double>() >= -1e-12));
         Assert.Contains("Spearman with single-layer gains", File.ReadAllText(folder["tiny/results.md"]));
+        // Past the card's 40-step reference the card is also scored as plans read it at the study's steps: the same
+        // singles' order and best pair, fractions with each shortfall scaled.
+        var card = predictors.Single(p => p!["score"]!["predictor"]!.GetValue<string>() == "function space, sign step (card default)")!["score"]!;
+        var atBudget = predictors.Single(p => p!["score"]!["predictor"]!.GetValue<string>() == "function space, card default read at 48 steps (as plans read it)")!["score"]!;
+        Assert.Equal(card["spearman"]!.GetValue<double>(), atBudget["spearman"]!.GetValue<double>(), 12);
+        Assert.Equal(card["pair_regret"]!.GetValue<double>(), atBudget["pair_regret"]!.GetValue<double>(), 12);
+        Assert.NotEqual(card["gain_fraction_error"]!.GetValue<double>(), atBudget["gain_fraction_error"]!.GetValue<double>(), 9);
 
         // A rerun (as after a kill) trains nothing again: every subset comes from the cache, with the same gains.
         var (again, againOutput, againErr) = RunCli("experiment", "--config", folder["study.json"], "--threads", "1", "--out", folder["again"]);
