@@ -1,0 +1,77 @@
+# Can the card's pair choice beat "even" ({0, L-1}) without training? Two readings of the same 40-step cards,
+# chosen on the dev studies and judged on the held-out ones (no training; the cards' slopes and curvature and the
+# trained subsets are read from the committed results.json files):
+#   1. the level shrink (how far each layer's gain alone stays from the layers' mean) and the redundancy, for the
+#      pair choice only;
+#   2. a cost tie-break: among pairs predicted within eps of the best, the one whose lowest layer is highest
+#      (the shortest backward), as a planner could prefer.
+# Usage (numpy): python3 docs/results/analysis/pair_choice.py   (from the repository root)
+import json, os
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+DEV = {"stories260K": ["stories260k-moment-cal16"], "stories12L": ["stories12L-moment-cal16"]}
+HELD_OUT = {"stories260K": ["stories260k-heldout-cal16", "stories260k-heldout2-cal16"],
+            "stories12L": ["stories12L-heldout-cal16", "stories12L-heldout2-cal16", "stories12L-heldout3-cal16"]}
+
+
+def set_gain(fs, layers, shrink, redundancy):
+    """FunctionSpaceResult.SetGain: level shrink on the slopes, redundancy on the curvature, saturation at the base loss."""
+    s0, c = np.array(fs["slopes"], float), np.array(fs["curvature"], float)
+    alone = 0.5 * s0 ** 2 / np.diag(c)
+    slopes = s0 * np.sqrt(np.maximum(alone.mean() + shrink * (alone - alone.mean()), 0) / alone)
+    idx = sorted(layers)
+    d = np.sqrt(np.diag(c))
+    m = (1 - redundancy) * c + redundancy * np.outer(d, d)
+    np.fill_diagonal(m, np.diag(c))
+    m = m[np.ix_(idx, idx)] + np.eye(len(idx)) * 1e-6 * np.mean(np.diag(c)[idx])
+    g = 0.5 * slopes[idx] @ np.linalg.solve(m, slopes[idx])
+    base = fs.get("base_loss")
+    return g / (1 + g / base) if base and g > 0 else g
+
+
+def runs(study):
+    """(task, card's function-space pass, trained gains by layer set) per task and calibration seed."""
+    r = json.load(open(os.path.join(ROOT, study, "results.json")))
+    seeds = r["config"]["seeds"]
+    for i, card in enumerate(r["cards"]):
+        task, seed = card["reference"], seeds[i % len(seeds)]
+        rows = [x for x in r["subsets"] if x["task"] == task and x["seed"] == seed] or [x for x in r["subsets"] if x["task"] == task]
+        yield task, card["function_space"], {tuple(x["layers"]): x["gain"] for x in rows}
+
+
+def mean_regret(studies, choose):
+    """Mean over tasks (each the mean over its seeds) of the best trained pair's gain minus the chosen pair's."""
+    by_task = {}
+    for study in studies:
+        for task, fs, truth in runs(study):
+            pairs = [p for p in truth if len(p) == 2]
+            by_task.setdefault(task, []).append(max(truth[p] for p in pairs) - truth[choose(fs, pairs)])
+    return np.mean([np.mean(v) for v in by_task.values()])
+
+
+def by_gain(shrink, redundancy):
+    return lambda fs, pairs: max(pairs, key=lambda p: set_gain(fs, p, shrink, redundancy))
+
+
+def cheapest_near_best(eps):
+    def choose(fs, pairs):
+        gains = {p: set_gain(fs, p, 0.1, 0.15) for p in pairs}
+        near = [p for p in pairs if gains[p] >= (1 - eps) * max(gains.values())]
+        return max(near, key=lambda p: (p[0], gains[p]))
+    return choose
+
+
+def even(fs, pairs):
+    return (0, len(fs["slopes"]) - 1)
+
+
+for label, studies in [("dev", DEV), ("held out", HELD_OUT)]:
+    print(f"== {label}: mean pair regret (nats), stories260K / stories12L")
+    print(f"  even                          {mean_regret(studies['stories260K'], even):.4f} / {mean_regret(studies['stories12L'], even):.4f}")
+    for shrink, redundancy in [(0.1, 0.15), (0.3, 0.15), (0.5, 0.15), (0.7, 0.15), (1.0, 0.15), (1.0, 0.0)]:
+        print(f"  shrink {shrink:.1f}, redundancy {redundancy:.2f}  {mean_regret(studies['stories260K'], by_gain(shrink, redundancy)):.4f} / "
+              f"{mean_regret(studies['stories12L'], by_gain(shrink, redundancy)):.4f}" + ("   (the card)" if (shrink, redundancy) == (0.1, 0.15) else ""))
+    for eps in [0.01, 0.02, 0.05, 0.10]:
+        print(f"  cheapest within {eps:.0%} of best   {mean_regret(studies['stories260K'], cheapest_near_best(eps)):.4f} / "
+              f"{mean_regret(studies['stories12L'], cheapest_near_best(eps)):.4f}")
