@@ -5,13 +5,13 @@
 # GainModel's (pair_choice.set_gain with the card's constants, each shortfall x (300/40)^-0.16; they match the
 # harness's card-cost predictions to the printed digit).
 # Usage (numpy): python3 docs/results/analysis/cost_margin.py   (from the repository root)
-import json, os
+import os
 import numpy as np
 
 HERE = os.path.dirname(__file__)
 pair_choice = {"__file__": os.path.join(HERE, "pair_choice.py")}
 exec(open(os.path.join(HERE, "pair_choice.py")).read().split("\nfor label, studies in")[0], pair_choice)
-ROOT, set_gain = pair_choice["ROOT"], pair_choice["set_gain"]
+card_rows, set_gain = pair_choice["card_rows"], pair_choice["set_gain"]
 SCALE = (300 / 40) ** -0.16
 DEV = pair_choice["AT_300_STEPS"]["stories260K"] + pair_choice["AT_300_STEPS"]["stories12L"]
 HELD_OUT = pair_choice["AT_300_STEPS_HELD_OUT"]["stories260K"]
@@ -19,12 +19,7 @@ HELD_OUT = pair_choice["AT_300_STEPS_HELD_OUT"]["stories260K"]
 
 def cards(study):
     """(trained gains, measured step seconds, predicted fractions at 300 steps, all layers) per card."""
-    r = json.load(open(os.path.join(ROOT, study, "results.json")))
-    seeds = r["config"]["seeds"]
-    for i, card in enumerate(r["cards"]):
-        task, seed = card["reference"], seeds[i % len(seeds)]
-        rows = [x for x in r["subsets"] if x["task"] == task and x["seed"] == seed] or [x for x in r["subsets"] if x["task"] == task]
-        fs = card["function_space"]
+    for _, fs, rows in card_rows(study):
         full = tuple(range(len(fs["slopes"])))
         gains = {tuple(x["layers"]): x["gain"] for x in rows}
         seconds = {tuple(x["layers"]): x["step_seconds"] for x in rows}

@@ -44,14 +44,20 @@ def set_gain(fs, layers, shrink, redundancy, saturation=None):
     return g / (1 + g / base) if base and g > 0 else g
 
 
-def runs(study):
-    """(task, card's function-space pass, trained gains by layer set) per task and calibration seed."""
+def card_rows(study):
+    """(task, card's function-space pass, the trained subsets' rows it is scored on) per task and calibration seed."""
     r = json.load(open(os.path.join(ROOT, study, "results.json")))
     seeds = r["config"]["seeds"]
     for i, card in enumerate(r["cards"]):
         task, seed = card["reference"], seeds[i % len(seeds)]
         rows = [x for x in r["subsets"] if x["task"] == task and x["seed"] == seed] or [x for x in r["subsets"] if x["task"] == task]
-        yield task, card["function_space"], {tuple(x["layers"]): x["gain"] for x in rows}
+        yield task, card["function_space"], rows
+
+
+def runs(study):
+    """(task, card's function-space pass, trained gains by layer set) per task and calibration seed."""
+    for task, fs, rows in card_rows(study):
+        yield task, fs, {tuple(x["layers"]): x["gain"] for x in rows}
 
 
 def mean_regret(studies, choose):
