@@ -26,12 +26,16 @@ public class PlantedBenchmarkTests(ITestOutputHelper output)
     public void TheProbeColumnRecoversThePlantedLayerAndTheCommandPrintsTheTable()
     {
         using var writer = new StringWriter();
+        using var errors = new StringWriter();
         var json = Path.Combine(Path.GetTempPath(), $"planted-{Guid.NewGuid():N}.json");
         try
         {
-            var code = new RootCommand { PlantedCommand.Planted(writer) }.Parse([.. FastArgs, "--json", json]).Invoke();
+            // The command's error stream is kept so that a failing run shows why (one CI run exited 1 after its first case).
+            var code = new RootCommand { PlantedCommand.Planted(writer) }.Parse([.. FastArgs, "--json", json])
+                .Invoke(new InvocationConfiguration { Output = writer, Error = errors });
             var text = writer.ToString();
             output.WriteLine(text);
+            output.WriteLine(errors.ToString());
             Assert.Equal(0, code);
             var row = text.Split("\n").Last(l => l.StartsWith("random6 ", StringComparison.Ordinal)); // after the per-case lines
             var header = text.Split('\n').Single(l => l.StartsWith("model ", StringComparison.Ordinal));
