@@ -11,7 +11,7 @@ namespace LayerCard.Tests.CardPlanted;
 /// A small run of the planted-layer benchmark: on a reconditioned random model the single-layer LoRA probes must
 /// find the planted layer, and the command must print the recovery table with every column.
 /// </summary>
-[Collection("training")]
+[Collection(LayerCard.Tests.Card.RunsAlone.Name)]
 public class PlantedBenchmarkTests(ITestOutputHelper output)
 {
     // Small enough for ~10-20 s on a shared 2-core machine: fewer layers, data and steps than the full benchmark,
