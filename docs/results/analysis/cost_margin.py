@@ -6,15 +6,16 @@
 # harness's card-cost predictions to the printed digit).
 # Usage (numpy): python3 docs/results/analysis/cost_margin.py   (from the repository root)
 import os
+import sys
 import numpy as np
 
-HERE = os.path.dirname(__file__)
-pair_choice = {"__file__": os.path.join(HERE, "pair_choice.py")}
-exec(open(os.path.join(HERE, "pair_choice.py")).read().split("\nfor label, studies in")[0], pair_choice)
-card_rows, set_gain = pair_choice["card_rows"], pair_choice["set_gain"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pair_choice  # noqa: E402  (beside this script; its own report runs only as a script)
+from pair_choice import card_rows, set_gain  # noqa: E402
+
 SCALE = (300 / 40) ** -0.16
-DEV = pair_choice["AT_300_STEPS"]["stories260K"] + pair_choice["AT_300_STEPS"]["stories12L"]
-HELD_OUT = pair_choice["AT_300_STEPS_HELD_OUT"]["stories260K"]
+DEV = pair_choice.AT_300_STEPS["stories260K"] + pair_choice.AT_300_STEPS["stories12L"]
+HELD_OUT = pair_choice.AT_300_STEPS_HELD_OUT["stories260K"]
 
 
 def cards(study):

@@ -96,17 +96,18 @@ def top(fs, pairs):
     return (len(fs["slopes"]) - 2, len(fs["slopes"]) - 1)
 
 
-for label, studies in [("dev", DEV), ("held out", HELD_OUT), ("300 steps", AT_300_STEPS), ("300 steps, held out", AT_300_STEPS_HELD_OUT),
-                        ("new seeds 3-5 (session 15)", NEW_SEEDS)]:
-    print(f"== {label}: mean pair regret (nats), stories260K / stories12L")
-    print(f"  even                          {mean_regret(studies['stories260K'], even):.4f} / {mean_regret(studies['stories12L'], even):.4f}")
-    print(f"  top                           {mean_regret(studies['stories260K'], top):.4f} / {mean_regret(studies['stories12L'], top):.4f}")
-    for shrink, redundancy in [(0.1, 0.15), (0.3, 0.15), (0.5, 0.15), (0.7, 0.15), (1.0, 0.15), (1.0, 0.0)]:
-        print(f"  shrink {shrink:.1f}, redundancy {redundancy:.2f}  {mean_regret(studies['stories260K'], by_gain(shrink, redundancy)):.4f} / "
-              f"{mean_regret(studies['stories12L'], by_gain(shrink, redundancy)):.4f}" + ("   (the card)" if (shrink, redundancy) == (0.1, 0.15) else ""))
-    for eps in [0.01, 0.02, 0.05, 0.10]:
-        print(f"  cheapest within {eps:.0%} of best   {mean_regret(studies['stories260K'], cheapest_near_best(eps)):.4f} / "
-              f"{mean_regret(studies['stories12L'], cheapest_near_best(eps)):.4f}")
-    for theta in [0.1, 0.2, 0.3, 0.5, 1.0]:
-        print(f"  saturating, theta {theta:.1f}        {mean_regret(studies['stories260K'], by_gain(0, 0.15, theta)):.4f} / "
-              f"{mean_regret(studies['stories12L'], by_gain(0, 0.15, theta)):.4f}")
+if __name__ == "__main__":
+    for label, studies in [("dev", DEV), ("held out", HELD_OUT), ("300 steps", AT_300_STEPS), ("300 steps, held out", AT_300_STEPS_HELD_OUT),
+                            ("new seeds 3-5 (session 15)", NEW_SEEDS)]:
+        print(f"== {label}: mean pair regret (nats), stories260K / stories12L")
+        print(f"  even                          {mean_regret(studies['stories260K'], even):.4f} / {mean_regret(studies['stories12L'], even):.4f}")
+        print(f"  top                           {mean_regret(studies['stories260K'], top):.4f} / {mean_regret(studies['stories12L'], top):.4f}")
+        for shrink, redundancy in [(0.1, 0.15), (0.3, 0.15), (0.5, 0.15), (0.7, 0.15), (1.0, 0.15), (1.0, 0.0)]:
+            print(f"  shrink {shrink:.1f}, redundancy {redundancy:.2f}  {mean_regret(studies['stories260K'], by_gain(shrink, redundancy)):.4f} / "
+                  f"{mean_regret(studies['stories12L'], by_gain(shrink, redundancy)):.4f}" + ("   (the card)" if (shrink, redundancy) == (0.1, 0.15) else ""))
+        for eps in [0.01, 0.02, 0.05, 0.10]:
+            print(f"  cheapest within {eps:.0%} of best   {mean_regret(studies['stories260K'], cheapest_near_best(eps)):.4f} / "
+                  f"{mean_regret(studies['stories12L'], cheapest_near_best(eps)):.4f}")
+        for theta in [0.1, 0.2, 0.3, 0.5, 1.0]:
+            print(f"  saturating, theta {theta:.1f}        {mean_regret(studies['stories260K'], by_gain(0, 0.15, theta)):.4f} / "
+                  f"{mean_regret(studies['stories12L'], by_gain(0, 0.15, theta)):.4f}")
