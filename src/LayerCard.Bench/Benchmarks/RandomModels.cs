@@ -64,7 +64,11 @@ public static class RandomModels
                 {
                     if (parameter.dim() >= 2) parameter.normal_(0, 0.02, generator);
                     else if (name.EndsWith(".bias", StringComparison.Ordinal)) parameter.zero_();
-                    else parameter.fill_(1.0);
+                    else
+                    {
+                        using var one = 1.0.ToScalar();
+                        parameter.fill_(one);
+                    }
                     tensors[name] = parameter;
                 }
             }

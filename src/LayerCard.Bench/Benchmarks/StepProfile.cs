@@ -51,8 +51,9 @@ public static class StepProfile
             Time("clip", () =>
             {
                 using var noGrad = no_grad();
-                var norm = stack(parameters.Select(p => p.grad!.pow(2).sum()).ToList()).sum().sqrt().item<float>();
-                if (norm > 1) foreach (var p in parameters) p.grad!.mul_(1 / norm);
+                var norm = stack(parameters.Select(p => p.grad!.square().sum()).ToList()).sum().sqrt().item<float>();
+                using var scale = (1 / norm).ToScalar();
+                if (norm > 1) foreach (var p in parameters) p.grad!.mul_(scale);
             });
             Time("optimizer", () => { optimizer.Step(1e-4); optimizer.ZeroGrad(); });
             Time("free (scope end)", scope.Dispose);

@@ -110,7 +110,8 @@ public static partial class PlantedModels
                 foreach (var (module, direction, scale) in plant)
                 {
                     saved.Add((module, module.Weight.detach().clone()));
-                    module.Weight.add_(direction, alpha: scale);
+                    using var alpha = scale.ToScalar();
+                    module.Weight.add_(direction, alpha: alpha);
                 }
             }
             return run();
@@ -201,7 +202,8 @@ public static partial class PlantedModels
         {
             using var scope = NewDisposeScope();
             int rows = Math.Min(batchSize, count - start);
-            var ids = full([rows, 1], model.Bos, dtype: ScalarType.Int64, device: device);
+            using var bos = model.Bos.ToScalar();
+            var ids = full([rows, 1], bos, dtype: ScalarType.Int64, device: device);
             // Full recompute per step (no KV cache): for these tiny models a batched forward is cheaper than per-row decoding.
             while (ids.shape[1] < length)
             {

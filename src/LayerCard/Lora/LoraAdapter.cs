@@ -63,7 +63,8 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
     /// </summary>
     private Tensor ApplyDropout(Tensor input)
     {
-        var keep = torch.rand(input.shape, generator: dropoutSource.Generator, device: input.device) >= Dropout;
+        using var dropped = Dropout.ToScalar();
+        var keep = torch.rand(input.shape, generator: dropoutSource.Generator, device: input.device).ge(dropped);
         return input * keep / (1 - Dropout);
     }
 

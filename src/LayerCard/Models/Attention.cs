@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using static TorchSharp.torch;
 
 namespace LayerCard.Models;
@@ -26,8 +27,8 @@ internal static class Attention
         if (past == 0) return nn.functional.scaled_dot_product_attention(q, k, v, is_casual: positions > 1);
         if (positions == 1) return nn.functional.scaled_dot_product_attention(q, k, v);
         // New positions after a cached prefix: each sees the prefix and the new positions up to itself.
-        var rows = arange(past, past + positions, device: q.device).unsqueeze(1);
-        var columns = arange(0, past + positions, device: q.device).unsqueeze(0);
+        var rows = OwnedScalars.Arange(past, past + positions, device: q.device).unsqueeze(1);
+        var columns = OwnedScalars.Arange(0, past + positions, device: q.device).unsqueeze(0);
         return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: columns <= rows);
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using LayerCard.Data;
 using static TorchSharp.torch;
 
@@ -102,6 +103,7 @@ public static class CompletionLoss
         var logits = model.Forward(ids);
         var losses = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), labels.reshape(-1), ignore_index: IgnoreIndex, reduction: nn.Reduction.None)
             .reshape(batch.BatchSize, batch.Length);
-        return (losses.sum(1), (labels != IgnoreIndex).sum(1));
+        using var ignored = IgnoreIndex.ToScalar();
+        return (losses.sum(1), labels.ne(ignored).sum(1));
     }
 }

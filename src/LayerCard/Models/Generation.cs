@@ -48,7 +48,8 @@ public static class Generation
         if (options.TopK > 0 && options.TopK < scaled.shape[0])
         {
             var kth = scaled.topk(options.TopK).values[-1];
-            scaled = scaled.masked_fill(scaled < kth, double.NegativeInfinity);
+            using var negativeInfinity = double.NegativeInfinity.ToScalar();
+            scaled = scaled.masked_fill(scaled < kth, negativeInfinity);
         }
         var probabilities = softmax(scaled, 0);
         return (int)multinomial(probabilities, 1, generator: generator).item<long>();

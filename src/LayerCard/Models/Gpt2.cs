@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -24,7 +25,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     public override Tensor Hidden(Tensor inputIds, KvCache? cache = null, List<Tensor>? layerInputs = null, bool lastPositionOnly = false)
     {
         var past = cache?.Length ?? 0;
-        var positions = arange(past, past + inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device);
+        var positions = OwnedScalars.Arange(past, past + inputIds.shape[1], device: inputIds.device);
         var hidden = transformer.wte.call(inputIds) + transformer.wpe.call(positions).unsqueeze(0);
         for (int i = 0; i < transformer.h.Count; i++)
         {
@@ -49,7 +50,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     public override Tensor FinalNorm(Tensor residual) => transformer.ln_f.call(residual);
 
     public override Tensor Embed(Tensor inputIds) =>
-        transformer.wte.call(inputIds) + transformer.wpe.call(arange(0, inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device)).unsqueeze(0);
+        transformer.wte.call(inputIds) + transformer.wpe.call(OwnedScalars.Arange(0, inputIds.shape[1], device: inputIds.device)).unsqueeze(0);
 
     public override Tensor HeadWeight => transformer.wte.weight!;
 

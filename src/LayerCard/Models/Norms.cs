@@ -24,7 +24,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);
-        var normalised = x * x.square().mean([-1L], keepdim: true).add_(epsilon).rsqrt_();
+        using var eps = epsilon.ToScalar();
+        var normalised = x * x.square().mean([-1L], keepdim: true).add_(eps).rsqrt_();
         return (weight * (input.dtype == ScalarType.Float32 ? normalised : normalised.to(input.dtype))).MoveToOuterDisposeScope();
     }
 }

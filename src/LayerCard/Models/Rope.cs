@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using static TorchSharp.torch;
 
 namespace LayerCard.Models;
@@ -24,9 +25,9 @@ public sealed class Rope
     /// <summary>Angles [positions, headDim/2] for positions start..start+count-1.</summary>
     public static Tensor Angles(long start, long count, int headDim, double theta, Device device)
     {
-        var exponents = arange(0, headDim, 2, dtype: ScalarType.Float64, device: device) / headDim;
+        var exponents = OwnedScalars.Arange(0, headDim, 2, ScalarType.Float64, device) / headDim;
         var inverseFrequencies = pow(theta, exponents).reciprocal();
-        var positions = arange(start, start + count, dtype: ScalarType.Float64, device: device);
+        var positions = OwnedScalars.Arange(start, start + count, 1, ScalarType.Float64, device);
         return outer(positions, inverseFrequencies);
     }
 

@@ -46,19 +46,22 @@ public sealed class AdamW : IDisposable
         using var noGrad = no_grad();
         var correction1 = 1 - Math.Pow(Beta1, Steps);
         var correction2 = 1 - Math.Pow(Beta2, Steps);
+        using Scalar decay = (1 - learningRate * WeightDecay).ToScalar(), beta1 = Beta1.ToScalar(), beta2 = Beta2.ToScalar(),
+            gradientShare = (1 - Beta1).ToScalar(), squareShare = (1 - Beta2).ToScalar(), epsilon = Epsilon.ToScalar(),
+            correctedRate = (-learningRate / correction1).ToScalar(), rate = (-learningRate).ToScalar();
         for (int i = 0; i < parameters.Count; i++)
         {
             var p = parameters[i];
             var g = p.grad;
             if (g is null) continue;
-            p.mul_(1 - learningRate * WeightDecay);
-            firstMoments[i].mul_(Beta1).add_(g, alpha: 1 - Beta1);
-            secondMoments[i].mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
-            var denominator = (secondMoments[i] / correction2).sqrt_().add_(Epsilon);
+            p.mul_(decay);
+            firstMoments[i].mul_(beta1).add_(g, alpha: gradientShare);
+            secondMoments[i].mul_(beta2).addcmul_(g, g, value: squareShare);
+            var denominator = (secondMoments[i] / correction2).sqrt_().add_(epsilon);
             // libtorch refuses a float32 scalar it cannot hold (early steps divide by a small correction):
             // apply the correction to the moment instead, so a huge rate gives huge weights (and a NaN loss), not a crash.
-            if (learningRate / correction1 <= float.MaxValue) p.addcdiv_(firstMoments[i], denominator, value: -learningRate / correction1);
-            else p.addcdiv_(firstMoments[i] / correction1, denominator, value: -learningRate);
+            if (learningRate / correction1 <= float.MaxValue) p.addcdiv_(firstMoments[i], denominator, value: correctedRate);
+            else p.addcdiv_(firstMoments[i] / correction1, denominator, value: rate);
         }
     }
 

@@ -126,12 +126,13 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
     {
         if (options.MaxGradNorm <= 0) return;
         using var noGrad = no_grad();
-        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(2).sum()).ToList();
+        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.square().sum()).ToList();
         if (squares.Count == 0) return;
         var norm = stack(squares).sum().sqrt().item<float>();
         if (norm <= options.MaxGradNorm) return;
         var factor = options.MaxGradNorm / (norm + 1e-6);
-        foreach (var p in parameters) p.grad?.mul_(factor);
+        using var scale = factor.ToScalar();
+        foreach (var p in parameters) p.grad?.mul_(scale);
     }
 
     private void WriteMetrics(IReadOnlyList<MetricPoint> metrics)

@@ -1,3 +1,4 @@
+using TorchSharp;
 using LayerCard.Lora;
 using LayerCard.Models;
 using static TorchSharp.torch;
@@ -61,9 +62,10 @@ public sealed class FreshLoraGradient : IDisposable
         var (layer, a, scaling, sum) = modules[path];
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var gradient = outputGradientRows.t().matmul(inputRows.matmul(a.t())).mul_(scaling);
-        fisher[layer] += gradient.div(batchTargets).square().sum().to_type(ScalarType.Float64).item<double>() / batchesWithTargets;
-        sum.add_(gradient, alpha: 1.0 / totalTargets);
+        using Scalar scale = scaling.ToScalar(), perBatchTarget = batchTargets.ToScalar(), perTarget = (1.0 / totalTargets).ToScalar();
+        var gradient = outputGradientRows.t().matmul(inputRows.matmul(a.t())).mul_(scale);
+        fisher[layer] += gradient.div(perBatchTarget).square().sum().to_type(ScalarType.Float64).item<double>() / batchesWithTargets;
+        sum.add_(gradient, alpha: perTarget);
     }
 
     /// <summary>The gradient of the mean completion loss with respect to the fresh B at <paramref name="path"/>.</summary>

@@ -1,3 +1,4 @@
+using TorchSharp;
 using LayerCard.Lora;
 using static TorchSharp.torch;
 
@@ -127,7 +128,8 @@ public static partial class FunctionSpaceProbe
                 {
                     // Adam's m / sqrt(v) at the start point; the gradient's own scale cancels, so the floor only guards 0/0.
                     using var noGrad = no_grad();
-                    for (int i = 0; i < sums.Count; i++) sums[i].div_(squares[i].sqrt_().clamp_min_(1e-30));
+                    using var floor = 1e-30.ToScalar();
+                    for (int i = 0; i < sums.Count; i++) sums[i].div_(squares[i].sqrt_().clamp_min_(floor));
                     foreach (var t in squares) t.Dispose();
                 }
                 steps[l] = DescentStep(sums, kind);

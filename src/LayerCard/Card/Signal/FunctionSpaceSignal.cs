@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using LayerCard.Common;
 using LayerCard.Data;
@@ -175,7 +176,8 @@ public static partial class FunctionSpaceProbe
             using var scope = NewDisposeScope();
             var (h0, moved, labels) = Branches(b);
             // In place: the logit-space differences need the hidden-state differences only.
-            foreach (var m in moved) m.sub_(h0).div_(Step);
+            using var step = Step.ToScalar();
+            foreach (var m in moved) m.sub_(h0).div_(step);
             lossSum += LogitCurvature.Accumulate(h0, labels, moved, model.HeadWeight, slopes, curvature);
         }
         try

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -127,7 +128,7 @@ public sealed record ResidualSignal(double ResNormSquared, double ResNormSquared
         var k = ridged.Whiten(g);
         // Squared singular values of K are the eigenvalues of the smaller Gram matrix, K K' or K' K.
         var gram = k.shape[0] <= k.shape[1] ? k.matmul(k.t()) : k.t().matmul(k);
-        var squared = torch.linalg.eigvalsh((gram + gram.t()) / 2).clamp_min(0).flip(0);
+        var squared = OwnedScalars.ClampMin(torch.linalg.eigvalsh((gram + gram.t()) / 2), 0).flip(0);
         double full = k.square().sum().item<double>();
         int keep = (int)Math.Min(rank, squared.shape[0]);
         double top = keep == squared.shape[0] ? full : squared.narrow(0, 0, keep).sum().item<double>();

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using static TorchSharp.torch;
 
 namespace LayerCard.Card;
@@ -54,7 +55,7 @@ public sealed class TokenKernel : IDisposable
         var k = h.matmul(h.t());
         k = (k + k.t()) / 2;
         var (mu, basis) = linalg.eigh(k / (double)n);
-        mu = mu.clamp_min(0);
+        mu = OwnedScalars.ClampMin(mu, 0);
         double trace = mu.sum().item<double>();
         double scale = trace > 0 ? trace / d : 1.0;
         // A positive ridge always: with eps = 0 the d × d form grows λ from 1e-12 · scale until it can factor.
@@ -81,7 +82,7 @@ public sealed class TokenKernel : IDisposable
         double full = (projector * e).sum().item<double>() / n2;
         double gradient = (gram * e).sum().item<double>() / n2;
         var c = rootProjector.t().matmul(e).matmul(rootProjector) / n2;
-        var squared = linalg.eigvalsh((c + c.t()) / 2).clamp_min(0).flip(0);
+        var squared = OwnedScalars.ClampMin(linalg.eigvalsh((c + c.t()) / 2), 0).flip(0);
         int keep = (int)Math.Min(rank, squared.shape[0]);
         double top = squared.narrow(0, 0, keep).sum().item<double>();
         return new ResidualSignal(full, Math.Min(top, full), gradient, rank, Lambda, Count);

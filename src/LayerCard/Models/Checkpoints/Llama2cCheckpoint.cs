@@ -174,8 +174,8 @@ public static class Llama2cCheckpoint
 
     private static Tensor FreqCis(Header h, bool cosine)
     {
-        var freqs = 1.0 / torch.pow(10000.0, torch.arange(0, h.HeadSize, 2, dtype: ScalarType.Float32) / h.HeadSize);
-        var angles = torch.outer(torch.arange(h.SeqLen, dtype: ScalarType.Float32), freqs);
+        var freqs = 1.0 / torch.pow(10000.0, OwnedScalars.Arange(0, h.HeadSize, 2, ScalarType.Float32) / h.HeadSize);
+        var angles = torch.outer(OwnedScalars.Arange(0, h.SeqLen, 1, ScalarType.Float32), freqs);
         return (cosine ? angles.cos() : angles.sin()).contiguous();
     }
 }
