@@ -51,7 +51,7 @@ public static class StepProfile
             Time("clip", () =>
             {
                 using var noGrad = no_grad();
-                var norm = stack(parameters.Select(p => p.grad!.square().sum()).ToList()).sum().sqrt().item<float>();
+                var norm = stack(parameters.Select(p => OwnedScalars.Square(p.grad!).sum()).ToList()).sum().sqrt().item<float>();
                 using var scale = (1 / norm).ToScalar();
                 if (norm > 1) foreach (var p in parameters) p.grad!.mul_(scale);
             });

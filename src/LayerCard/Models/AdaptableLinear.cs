@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -73,7 +74,7 @@ public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
         var output = FanInFanOut
             ? (bias is null ? input.matmul(weight) : torch.addmm(bias, input.reshape(-1, InFeatures), weight, 1, 1).reshape(OutputShape(input)))
             : nn.functional.linear(input, weight, bias);
-        if (Adapter != null) output = output + Adapter.Delta(input, training);
+        if (Adapter != null) output = OwnedScalars.Add(output, Adapter.Delta(input, training));
         if (Probe != null) output = Probe.Observe(this, input, output);
         return output;
     }

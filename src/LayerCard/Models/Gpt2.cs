@@ -121,8 +121,8 @@ internal sealed class Gpt2Block : nn.Module
     /// <summary>Pre-norm residual block: attention then MLP, each added to the stream.</summary>
     public Tensor Forward(Tensor hidden, KvCache? cache, int layerIndex)
     {
-        var h = hidden + attn.Forward(ln_1.call(hidden), cache, layerIndex);
-        return h + mlp.Forward(ln_2.call(h));
+        var h = OwnedScalars.Add(hidden, attn.Forward(ln_1.call(hidden), cache, layerIndex));
+        return OwnedScalars.Add(h, mlp.Forward(ln_2.call(h)));
     }
 }
 

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -118,8 +119,8 @@ internal sealed class LlamaDecoderLayer : nn.Module
     /// <summary>Pre-norm residual layer: attention then SwiGLU MLP, each added to the stream; <paramref name="rope"/> rotates the new positions.</summary>
     public Tensor Forward(Tensor hidden, Rope rope, KvCache? cache, int layerIndex)
     {
-        var h = hidden + self_attn.Forward(input_layernorm.call(hidden), rope, cache, layerIndex);
-        return h + mlp.Forward(post_attention_layernorm.call(h));
+        var h = OwnedScalars.Add(hidden, self_attn.Forward(input_layernorm.call(hidden), rope, cache, layerIndex));
+        return OwnedScalars.Add(h, mlp.Forward(post_attention_layernorm.call(h)));
     }
 }
 

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -25,7 +26,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);
         using var eps = epsilon.ToScalar();
-        var normalised = x * x.square().mean([-1L], keepdim: true).add_(eps).rsqrt_();
+        var normalised = x * OwnedScalars.Square(x).mean([-1L], keepdim: true).add_(eps).rsqrt_();
         return (weight * (input.dtype == ScalarType.Float32 ? normalised : normalised.to(input.dtype))).MoveToOuterDisposeScope();
     }
 }

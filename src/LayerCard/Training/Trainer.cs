@@ -126,7 +126,7 @@ public sealed class Trainer(LoraModel lora, TrainingOptions options, Device devi
     {
         if (options.MaxGradNorm <= 0) return;
         using var noGrad = no_grad();
-        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.square().sum()).ToList();
+        var squares = parameters.Where(p => p.grad is not null).Select(p => OwnedScalars.Square(p.grad!).sum()).ToList();
         if (squares.Count == 0) return;
         var norm = stack(squares).sum().sqrt().item<float>();
         if (norm <= options.MaxGradNorm) return;

@@ -12,7 +12,7 @@ namespace LayerCard.Tests.Foundation;
 /// and reproduced at will with a thread that collects in a loop). Product code therefore passes scalars it owns
 /// (<see cref="LayerCard.Common.OwnedScalars"/>, or <c>using var s = x.ToScalar();</c>). This test compiles the product's
 /// sources with Roslyn and names every conversion of a number to a TorchSharp Scalar left in them, and every
-/// <c>ToScalar()</c> whose result no <c>using</c> owns.
+/// <c>ToScalar()</c> whose result no <c>using</c> or <c>static readonly</c> field owns.
 /// </summary>
 public class ImplicitScalarTests
 {
@@ -54,7 +54,7 @@ public class ImplicitScalarTests
                 bool converted = conversion.IsUserDefined && SymbolEqualityComparer.Default.Equals(conversion.MethodSymbol?.ContainingType, scalar);
                 // x.ToScalar() passed straight into a call is the same unowned scalar, spelled out.
                 bool unowned = expression is InvocationExpressionSyntax call && model.GetSymbolInfo(call).Symbol is IMethodSymbol { Name: "ToScalar" } method
-                    && SymbolEqualityComparer.Default.Equals(method.ReturnType, scalar) && !InAUsingDeclaration(call);
+                    && SymbolEqualityComparer.Default.Equals(method.ReturnType, scalar) && !Owned(call);
                 if (converted || unowned)
                     found.Add($"{Path.GetRelativePath(folder, tree.FilePath)}:{expression.GetLocation().GetLineSpan().StartLinePosition.Line + 1}: {expression}");
             }
@@ -62,10 +62,14 @@ public class ImplicitScalarTests
         Assert.True(found.Count == 0, $"{found.Count} numbers converted to a TorchSharp Scalar nobody owns:\n" + string.Join("\n", found.Distinct()));
     }
 
-    /// <summary>Whether <paramref name="call"/> initialises a variable of a <c>using</c> declaration or statement (disposed at its end).</summary>
-    private static bool InAUsingDeclaration(InvocationExpressionSyntax call) =>
+    /// <summary>
+    /// Whether <paramref name="call"/> initialises a variable of a <c>using</c> declaration or statement (disposed at its
+    /// end) or a <c>static readonly</c> field (alive as long as the process).
+    /// </summary>
+    private static bool Owned(InvocationExpressionSyntax call) =>
         call.Parent is EqualsValueClauseSyntax { Parent: VariableDeclaratorSyntax { Parent: VariableDeclarationSyntax declaration } }
-        && (declaration.Parent is LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 } || declaration.Parent is UsingStatementSyntax);
+        && (declaration.Parent is LocalDeclarationStatementSyntax { UsingKeyword.RawKind: not 0 } || declaration.Parent is UsingStatementSyntax
+            || declaration.Parent is FieldDeclarationSyntax field && field.Modifiers.Any(SyntaxKind.StaticKeyword) && field.Modifiers.Any(SyntaxKind.ReadOnlyKeyword));
 
     private const string ImplicitUsings = """
         global using System;
