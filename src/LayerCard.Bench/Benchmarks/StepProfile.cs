@@ -123,7 +123,7 @@ public static class OperationOverhead
             return clock.Elapsed.TotalMilliseconds * 1000 / repeats;
         }
         double plain;
-        using (no_grad()) plain = Time(() => a.add(b));
-        return (plain, Time(() => a.add(b)));
+        using (no_grad()) plain = Time(() => a.add(b, OwnedScalars.One));
+        return (plain, Time(() => a.add(b, OwnedScalars.One)));
     }
 }

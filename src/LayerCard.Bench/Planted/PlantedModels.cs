@@ -61,7 +61,7 @@ public static partial class PlantedModels
                 var noise = randn(parameter.shape, generator: generator);
                 weights[name] = name switch
                 {
-                    _ when name.EndsWith("norm.weight", StringComparison.Ordinal) => 1 + 0.1f * noise,
+                    _ when name.EndsWith("norm.weight", StringComparison.Ordinal) => OwnedScalars.Plus(0.1f * noise, 1),
                     _ when name.Contains("embed_tokens", StringComparison.Ordinal) || name.StartsWith("lm_head", StringComparison.Ordinal) => noise,
                     _ when name.EndsWith("o_proj.weight", StringComparison.Ordinal) || name.EndsWith("down_proj.weight", StringComparison.Ordinal) => 0.02f * noise,
                     _ => 0.2f * noise,

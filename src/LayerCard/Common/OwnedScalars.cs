@@ -15,14 +15,21 @@ namespace LayerCard.Common;
 public static class OwnedScalars
 {
     /// <summary>
-    /// The scalar 1, held for the life of the process. TorchSharp's own <c>a + b</c> of two tensors passes
-    /// an unowned alpha of 1 (the same race, inside TorchSharp: dotnet/TorchSharp#1434 is open), so the model's hot
+    /// The scalar 1, held for the life of the process. TorchSharp's own <c>a + b</c> and <c>add_(b)</c> pass an unowned
+    /// alpha of 1 (the same race, inside TorchSharp: dotnet/TorchSharp#1434 is open), so the model's hot
     /// paths add through <see cref="Add"/>.
     /// </summary>
     public static readonly Scalar One = 1.ToScalar();
 
     /// <summary><paramref name="a"/> + <paramref name="b"/> with an owned alpha (see <see cref="One"/>).</summary>
     public static Tensor Add(Tensor a, Tensor b) => a.add(b, One);
+
+    /// <summary><paramref name="tensor"/> + <paramref name="value"/> (a new tensor), both scalars owned.</summary>
+    public static Tensor Plus(Tensor tensor, double value)
+    {
+        using var addend = value.ToScalar();
+        return tensor.add(addend, One);
+    }
 
     /// <summary>x² element-wise as x·x: TorchSharp's <c>square()</c> is <c>pow(2)</c> with an unowned exponent.</summary>
     public static Tensor Square(Tensor x) => x.mul(x);

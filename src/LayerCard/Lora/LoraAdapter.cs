@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using LayerCard.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -28,7 +29,7 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
         using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            A = (Parameter)new Parameter((torch.rand([rank, target.InFeatures], generator: generator) * (2 * bound) - bound).to(device), requires_grad: true).DetachFromDisposeScope();
+            A = (Parameter)new Parameter(OwnedScalars.Plus(torch.rand([rank, target.InFeatures], generator: generator) * (2 * bound), -bound).to(device), requires_grad: true).DetachFromDisposeScope();
             B = (Parameter)new Parameter(torch.zeros([target.OutFeatures, rank], device: device), requires_grad: true).DetachFromDisposeScope();
         }
     }
@@ -54,7 +55,8 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
     public Tensor Delta(Tensor input, bool training)
     {
         var x = Dropout > 0 && training ? ApplyDropout(input) : input;
-        return nn.functional.linear(nn.functional.linear(x, A), B) * Scaling;
+        using var scaling = Scaling.ToScalar();
+        return nn.functional.linear(nn.functional.linear(x, A), B).mul(scaling);
     }
 
     /// <summary>
@@ -71,7 +73,8 @@ public sealed class LoraAdapter : ILinearAdapter, IDisposable
     /// <summary>scaling * B A in the base weight's storage layout ([out, in], or [in, out] for Conv1D).</summary>
     public Tensor WeightDelta()
     {
-        var delta = B.matmul(A) * Scaling;
+        using var scaling = Scaling.ToScalar();
+        var delta = B.matmul(A).mul(scaling);
         return Target.FanInFanOut ? delta.t() : delta;
     }
 

@@ -102,7 +102,7 @@ public sealed class LoraModel : IDisposable
         foreach (var adapter in adapters.Values)
         {
             using var scope = torch.NewDisposeScope();
-            if (merge) adapter.Target.Weight.add_(adapter.WeightDelta());
+            if (merge) adapter.Target.Weight.add_(adapter.WeightDelta(), OwnedScalars.One);
             else adapter.Target.Weight.sub_(adapter.WeightDelta());
             adapter.Target.Adapter = merge ? null : adapter;
         }

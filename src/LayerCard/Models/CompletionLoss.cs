@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using LayerCard.Data;
 using static TorchSharp.torch;
@@ -73,7 +74,7 @@ public static class CompletionLoss
                 logits.sub_(logits.amax([0L], keepdim: true));
                 var shiftedAtLabel = logits.gather(0, y.unsqueeze(0));
                 var sums = logits.exp_().sum(0, keepdim: true);
-                total.add_((sums.log() - shiftedAtLabel).sum().to_type(ScalarType.Float64));
+                total.add_((sums.log() - shiftedAtLabel).sum().to_type(ScalarType.Float64), OwnedScalars.One);
                 if (!differentiable) continue;
                 var chunkGradient = logits.t().matmul(headWeight).div_(sums.t()).sub_(headWeight.index_select(0, y));
                 gradients.Add(chunkGradient.MoveToOuterDisposeScope());
@@ -83,7 +84,7 @@ public static class CompletionLoss
         if (!differentiable) return loss;
         var gradient = gradients.Count == 1 ? gradients[0] : cat(gradients, 0);
         var surrogate = (hidden * gradient).sum();
-        return loss + (surrogate - surrogate.detach());
+        return OwnedScalars.Add(loss, surrogate - surrogate.detach());
     }
 
     /// <summary>Flat indices (row * Length + t) of the positions that carry a label, in order.</summary>

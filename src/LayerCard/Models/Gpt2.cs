@@ -26,7 +26,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     {
         var past = cache?.Length ?? 0;
         var positions = OwnedScalars.Arange(past, past + inputIds.shape[1], device: inputIds.device);
-        var hidden = transformer.wte.call(inputIds) + transformer.wpe.call(positions).unsqueeze(0);
+        var hidden = OwnedScalars.Add(transformer.wte.call(inputIds), transformer.wpe.call(positions).unsqueeze(0));
         for (int i = 0; i < transformer.h.Count; i++)
         {
             layerInputs?.Add(hidden);
@@ -50,7 +50,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     public override Tensor FinalNorm(Tensor residual) => transformer.ln_f.call(residual);
 
     public override Tensor Embed(Tensor inputIds) =>
-        transformer.wte.call(inputIds) + transformer.wpe.call(OwnedScalars.Arange(0, inputIds.shape[1], device: inputIds.device)).unsqueeze(0);
+        OwnedScalars.Add(transformer.wte.call(inputIds), transformer.wpe.call(OwnedScalars.Arange(0, inputIds.shape[1], device: inputIds.device)).unsqueeze(0));
 
     public override Tensor HeadWeight => transformer.wte.weight!;
 

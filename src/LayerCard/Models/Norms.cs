@@ -26,7 +26,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);
         using var eps = epsilon.ToScalar();
-        var normalised = x * OwnedScalars.Square(x).mean([-1L], keepdim: true).add_(eps).rsqrt_();
+        var normalised = x * OwnedScalars.Square(x).mean([-1L], keepdim: true).add_(eps, OwnedScalars.One).rsqrt_();
         return (weight * (input.dtype == ScalarType.Float32 ? normalised : normalised.to(input.dtype))).MoveToOuterDisposeScope();
     }
 }

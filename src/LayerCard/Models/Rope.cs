@@ -52,6 +52,6 @@ public sealed class Rope
         }
         var half = x.shape[^1] / 2;
         var rotated = cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
-        return x * cos! + rotated * sin!;
+        return OwnedScalars.Add(x * cos!, rotated * sin!);
     }
 }

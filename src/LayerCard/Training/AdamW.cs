@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -57,7 +58,7 @@ public sealed class AdamW : IDisposable
             p.mul_(decay);
             firstMoments[i].mul_(beta1).add_(g, alpha: gradientShare);
             secondMoments[i].mul_(beta2).addcmul_(g, g, value: squareShare);
-            var denominator = (secondMoments[i] / correction2).sqrt_().add_(epsilon);
+            var denominator = (secondMoments[i] / correction2).sqrt_().add_(epsilon, OwnedScalars.One);
             // libtorch refuses a float32 scalar it cannot hold (early steps divide by a small correction):
             // apply the correction to the moment instead, so a huge rate gives huge weights (and a NaN loss), not a crash.
             if (learningRate / correction1 <= float.MaxValue) p.addcdiv_(firstMoments[i], denominator, value: correctedRate);

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using LayerCard.Lora;
 using LayerCard.Models;
@@ -64,7 +65,7 @@ public sealed class FreshLoraGradient : IDisposable
         using var noGrad = no_grad();
         using Scalar scale = scaling.ToScalar(), perBatchTarget = batchTargets.ToScalar(), perTarget = (1.0 / totalTargets).ToScalar();
         var gradient = outputGradientRows.t().matmul(inputRows.matmul(a.t())).mul_(scale);
-        fisher[layer] += gradient.div(perBatchTarget).square().sum().to_type(ScalarType.Float64).item<double>() / batchesWithTargets;
+        fisher[layer] += OwnedScalars.Square(gradient.div(perBatchTarget)).sum().to_type(ScalarType.Float64).item<double>() / batchesWithTargets;
         sum.add_(gradient, alpha: perTarget);
     }
 

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using LayerCard.Lora;
 using LayerCard.Models;
 using static TorchSharp.torch;
@@ -98,7 +99,7 @@ public static partial class FunctionSpaceProbe
             stream = next;
         }
         var top = Rows(stream, index);
-        return (model.FinalNorm(top), changes.Select(change => model.FinalNorm(top + change)).ToList());
+        return (model.FinalNorm(top), changes.Select(change => model.FinalNorm(OwnedScalars.Add(top, change))).ToList());
     }
 
     /// <summary>The rows of hidden states [batch, positions, hidden] at flat positions <paramref name="index"/>.</summary>

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using LayerCard.Lora;
 using static TorchSharp.torch;
@@ -34,7 +35,7 @@ public static partial class FunctionSpaceProbe
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var raw = gradients.Select(t => kind == StepDirection.Sign ? t.sign() : t.clone()).ToList();
-        var norm = Math.Sqrt(raw.Sum(t => t.square().sum().to_type(ScalarType.Float64).item<double>()));
+        var norm = Math.Sqrt(raw.Sum(t => OwnedScalars.Square(t).sum().to_type(ScalarType.Float64).item<double>()));
         // Descent: minus the gradient (or its sign), so a positive step lowers the loss to first order.
         return raw.Select(t => (norm > 0 ? t / -norm : t).DetachFromDisposeScope()).ToList();
     }
@@ -61,7 +62,7 @@ public static partial class FunctionSpaceProbe
                     var grads = sweep.Backward(b, () => modules.Select(m => (Tensor)m.Weight).ToList());
                     using var noGrad = no_grad();
                     for (int i = 0; i < grads.Count; i++)
-                        sums[i].add_((modules[i].FanInFanOut ? grads[i].t() : grads[i]).to_type(ScalarType.Float64) / totalTargets);
+                        sums[i].add_((modules[i].FanInFanOut ? grads[i].t() : grads[i]).to_type(ScalarType.Float64) / totalTargets, OwnedScalars.One);
                 }
             }
             finally
@@ -77,7 +78,7 @@ public static partial class FunctionSpaceProbe
                     int r = (int)Math.Min(byLayer[l][i].A.shape[0], sv.shape[0]);
                     return (B: (u.narrow(1, 0, r) * sv.narrow(0, 0, r)).neg(), A: vh.narrow(0, 0, r));
                 }).ToList();
-                var norm = Math.Sqrt(factors.Sum(f => f.B.square().sum().item<double>()));
+                var norm = Math.Sqrt(factors.Sum(f => OwnedScalars.Square(f.B).sum().item<double>()));
                 steps[l] = factors.Select(f => (norm > 0 ? f.B / norm : f.B).to_type(ScalarType.Float32).DetachFromDisposeScope()).ToList();
                 aMatrices[l] = factors.Select(f => f.A.to_type(ScalarType.Float32).DetachFromDisposeScope()).ToList();
             }
@@ -110,7 +111,7 @@ public static partial class FunctionSpaceProbe
                 using var noGrad = no_grad();
                 // The sweep differentiates the summed loss; the batch's mean loss is that over its target tokens.
                 var means = grads.Select(g => g / batches[b].TargetTokens).ToList();
-                fisher[l] += means.Sum(g => g.square().sum().to_type(ScalarType.Float64).item<double>()) / batches.Count;
+                fisher[l] += means.Sum(g => OwnedScalars.Square(g).sum().to_type(ScalarType.Float64).item<double>()) / batches.Count;
                 if (sums is null)
                 {
                     steps[l * batches.Count + b] = DescentStep(means, kind);
@@ -118,8 +119,8 @@ public static partial class FunctionSpaceProbe
                 }
                 for (int i = 0; i < grads.Count; i++)
                 {
-                    sums[i].add_(grads[i] / totalTargets);
-                    squares?[i].add_(means[i].square() / batches.Count);
+                    sums[i].add_(grads[i] / totalTargets, OwnedScalars.One);
+                    squares?[i].add_(OwnedScalars.Square(means[i]) / batches.Count, OwnedScalars.One);
                 }
             }
             if (sums is not null)

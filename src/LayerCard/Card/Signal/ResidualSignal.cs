@@ -40,7 +40,7 @@ public sealed class RidgedInput : IDisposable
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var sigma = input.Sigma();
-        sigma = (sigma + sigma.t()) / 2; // exactly symmetric
+        sigma = OwnedScalars.Add(sigma, sigma.t()) / 2; // exactly symmetric
         int d = input.Dim;
         double trace = sigma.trace().item<double>();
         double scale = trace > 0 ? trace / d : 1.0;
@@ -49,7 +49,7 @@ public sealed class RidgedInput : IDisposable
         // With eps = 0 (or a rank-deficient Sigma and a tiny eps) the factorisation can fail; grow the ridge until it holds.
         for (int attempt = 0; ; attempt++)
         {
-            var (factor, info) = torch.linalg.cholesky_ex(sigma + eye * lambda);
+            var (factor, info) = torch.linalg.cholesky_ex(OwnedScalars.Add(sigma, eye * lambda));
             if (info.item<int>() == 0 && factor.isfinite().all().item<bool>())
                 return new RidgedInput(sigma.DetachFromDisposeScope(), factor.DetachFromDisposeScope(), trace, lambda, input.Count);
             if (attempt >= 12) throw new InvalidOperationException($"Sigma (dim {d}, trace {trace}) is not positive definite even with ridge {lambda}");
@@ -79,7 +79,7 @@ public sealed class RidgedInput : IDisposable
         var eigenvalues = torch.linalg.eigvalsh(Sigma);
         double min = Math.Max(0, eigenvalues[0].item<double>());
         double max = Math.Max(0, eigenvalues[^1].item<double>());
-        double frobenius2 = Sigma.square().sum().item<double>();
+        double frobenius2 = OwnedScalars.Square(Sigma).sum().item<double>();
         double condition = min + Lambda > 0 ? (max + Lambda) / (min + Lambda) : double.PositiveInfinity;
         double effectiveRank = frobenius2 > 0 ? Trace * Trace / frobenius2 : 0;
         return new ActivationEnergy(name, Dim, Trace, max, min, condition, effectiveRank);
@@ -128,11 +128,11 @@ public sealed record ResidualSignal(double ResNormSquared, double ResNormSquared
         var k = ridged.Whiten(g);
         // Squared singular values of K are the eigenvalues of the smaller Gram matrix, K K' or K' K.
         var gram = k.shape[0] <= k.shape[1] ? k.matmul(k.t()) : k.t().matmul(k);
-        var squared = OwnedScalars.ClampMin(torch.linalg.eigvalsh((gram + gram.t()) / 2), 0).flip(0);
-        double full = k.square().sum().item<double>();
+        var squared = OwnedScalars.ClampMin(torch.linalg.eigvalsh(OwnedScalars.Add(gram, gram.t()) / 2), 0).flip(0);
+        double full = OwnedScalars.Square(k).sum().item<double>();
         int keep = (int)Math.Min(rank, squared.shape[0]);
         double top = keep == squared.shape[0] ? full : squared.narrow(0, 0, keep).sum().item<double>();
-        return new ResidualSignal(full, Math.Min(top, full), g.square().sum().item<double>(), rank, ridged.Lambda, accumulator.Count);
+        return new ResidualSignal(full, Math.Min(top, full), OwnedScalars.Square(g).sum().item<double>(), rank, ridged.Lambda, accumulator.Count);
     }
 
     /// <summary>The best correction of the module under the quadratic model, ΔW* = −G Sigma_λ⁻¹ ([d_out, d_in], float64).</summary>

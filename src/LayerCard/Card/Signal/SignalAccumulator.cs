@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -36,7 +37,7 @@ public sealed class InputAccumulator : IDisposable
         if (rows.shape[0] == 0) return;
         var gram = rows.t().matmul(rows).to_type(ScalarType.Float64);
         if (sum is null) sum = gram.DetachFromDisposeScope();
-        else sum.add_(gram);
+        else sum.add_(gram, OwnedScalars.One);
         Count += rows.shape[0];
     }
 
@@ -115,7 +116,7 @@ public sealed class SignalAccumulator : IDisposable
         if (ds.dtype != hs.dtype) ds = ds.to_type(hs.dtype);
         var cross = ds.t().matmul(hs).to_type(ScalarType.Float64);
         if (sum is null) sum = cross.DetachFromDisposeScope();
-        else sum.add_(cross);
+        else sum.add_(cross, OwnedScalars.One);
         Count += hs.shape[0];
     }
 

@@ -1,3 +1,4 @@
+using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Models;
 using TorchSharp;
@@ -256,7 +257,7 @@ public static partial class SignalProbe
                 throw new InvalidOperationException($"{module.Path} was called twice in one forward pass");
             var zero = torch.zeros_like(output, requires_grad: true);
             seen.Add(new Observation(module, input, zero));
-            return output + zero;
+            return OwnedScalars.Add(output, zero);
         }
     }
 }

@@ -53,21 +53,21 @@ public sealed class TokenKernel : IDisposable
         int d = (int)h.shape[1];
         if (n == 0) throw new InvalidOperationException("no token positions were added");
         var k = h.matmul(h.t());
-        k = (k + k.t()) / 2;
+        k = OwnedScalars.Add(k, k.t()) / 2;
         var (mu, basis) = linalg.eigh(k / (double)n);
         mu = OwnedScalars.ClampMin(mu, 0);
         double trace = mu.sum().item<double>();
         double scale = trace > 0 ? trace / d : 1.0;
         // A positive ridge always: with eps = 0 the d × d form grows λ from 1e-12 · scale until it can factor.
         double lambda = eps > 0 ? eps * scale : 1e-12 * scale;
-        var weights = mu * n / (mu + lambda);
+        var weights = mu * n / OwnedScalars.Plus(mu, lambda);
         var projector = basis.matmul((basis * weights.unsqueeze(0)).t());
         var root = basis * weights.sqrt().unsqueeze(0);
         double max = mu[^1].item<double>();
         double min = n < d ? 0 : mu[0].item<double>();
-        double frobenius2 = mu.square().sum().item<double>();
+        double frobenius2 = OwnedScalars.Square(mu).sum().item<double>();
         var energy = new ActivationEnergy(name, d, trace, max, min, (max + lambda) / (min + lambda), frobenius2 > 0 ? trace * trace / frobenius2 : 0);
-        return new TokenKernel(k.DetachFromDisposeScope(), ((projector + projector.t()) / 2).DetachFromDisposeScope(), root.DetachFromDisposeScope(), trace, lambda, d, energy);
+        return new TokenKernel(k.DetachFromDisposeScope(), (OwnedScalars.Add(projector, projector.t()) / 2).DetachFromDisposeScope(), root.DetachFromDisposeScope(), trace, lambda, d, energy);
     }
 
     /// <summary>The residual signal of a module reading this input, from its output gradients <paramref name="gradients"/> [N, d_out] at the same positions.</summary>
@@ -82,7 +82,7 @@ public sealed class TokenKernel : IDisposable
         double full = (projector * e).sum().item<double>() / n2;
         double gradient = (gram * e).sum().item<double>() / n2;
         var c = rootProjector.t().matmul(e).matmul(rootProjector) / n2;
-        var squared = OwnedScalars.ClampMin(linalg.eigvalsh((c + c.t()) / 2), 0).flip(0);
+        var squared = OwnedScalars.ClampMin(linalg.eigvalsh(OwnedScalars.Add(c, c.t()) / 2), 0).flip(0);
         int keep = (int)Math.Min(rank, squared.shape[0]);
         double top = squared.narrow(0, 0, keep).sum().item<double>();
         return new ResidualSignal(full, Math.Min(top, full), gradient, rank, Lambda, Count);
@@ -102,7 +102,7 @@ public sealed class TokenKernel : IDisposable
         if (gradients.shape[0] != Count) throw new ArgumentException($"{gradients.shape[0]} gradient rows but {Count} input rows", nameof(gradients));
         var d = gradients.to_type(ScalarType.Float64);
         var e = d.matmul(d.t());
-        return (e + e.t()) / 2;
+        return OwnedScalars.Add(e, e.t()) / 2;
     }
 
     /// <summary>Frees the N × N matrices.</summary>
