@@ -64,11 +64,7 @@ public static class RandomModels
                 {
                     if (parameter.dim() >= 2) parameter.normal_(0, 0.02, generator);
                     else if (name.EndsWith(".bias", StringComparison.Ordinal)) parameter.zero_();
-                    else
-                    {
-                        using var one = 1.0.ToScalar();
-                        parameter.fill_(one);
-                    }
+                    else parameter.fill_(OwnedScalars.One);
                     tensors[name] = parameter;
                 }
             }

@@ -1,6 +1,6 @@
 using LayerCard.Common;
-using TorchSharp;
 using LayerCard.Data;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LayerCard.Models;

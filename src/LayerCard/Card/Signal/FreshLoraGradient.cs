@@ -1,7 +1,7 @@
 using LayerCard.Common;
-using TorchSharp;
 using LayerCard.Lora;
 using LayerCard.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LayerCard.Card;

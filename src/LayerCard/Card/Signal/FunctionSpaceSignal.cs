@@ -1,9 +1,9 @@
-using TorchSharp;
 using System.Diagnostics;
 using LayerCard.Common;
 using LayerCard.Data;
 using LayerCard.Lora;
 using LayerCard.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LayerCard.Card;

@@ -61,11 +61,8 @@ public static partial class SignalProbe
     /// at its example in <paramref name="exampleIds"/>; <paramref name="h"/> and <paramref name="d"/> are the input
     /// and output-gradient rows at the same positions.
     /// </summary>
-    private static void AddFirstOrderChanges(Tensor deltas, Tensor exampleIds, Tensor h, Tensor d, Tensor update)
-    {
-        using var one = 1.ToScalar();
-        deltas.index_add_(0, exampleIds, (d * h.matmul(update.t())).sum(1).to_type(ScalarType.Float64).cpu(), one);
-    }
+    private static void AddFirstOrderChanges(Tensor deltas, Tensor exampleIds, Tensor h, Tensor d, Tensor update) =>
+        deltas.index_add_(0, exampleIds, (d * h.matmul(update.t())).sum(1).to_type(ScalarType.Float64).cpu(), OwnedScalars.One);
 
     private static List<InputGroup> Group(IReadOnlyList<ZeroProbe.Observation> seen, IReadOnlyList<ModuleEntry> modules, long tokens, SignalForm form, long featureRowBytes)
     {
@@ -202,8 +199,7 @@ public static partial class SignalProbe
                 {
                     var rows = torch.cat(member.Rows);
                     signals.Add((member.Entry, kernel.Signal(rows, options.Rank)));
-                    using var one = 1.ToScalar();
-                    deltas.index_add_(0, examples, kernel.FirstOrderChanges(rows).cpu(), one);
+                    deltas.index_add_(0, examples, kernel.FirstOrderChanges(rows).cpu(), OwnedScalars.One);
                 }
             }
             Dispose();
